@@ -1,0 +1,215 @@
+"""The `emcodec` command line: parse, call the pipelines in codec.py, print.
+
+Every expected failure is an EmcodecError raised where it is found; `main` turns it into
+one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+
+from . import __version__
+from .errors import EmcodecError
+
+EXIT_ERROR = 1
+EXIT_INTERNAL = 3
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(total: int | None, label: str, quiet: bool):
+    """A rich progress bar on stderr, only when a person is watching (stdout is a terminal)."""
+    if quiet or not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+        TimeRemainingColumn(), console=_stderr_console(), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _say(quiet: bool, message: str) -> None:
+    """Human-readable summaries go to stderr so stdout can carry data (`-o -`)."""
+    if not quiet:
+        click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="emcodec")
+def cli():
+    """Compress electron-microscopy movies by temporal compressive sensing (TCS-DL).
+
+    \b
+    Examples:
+      emcodec compress movie.tif -B 10           # -> movie.tcs
+      emcodec info movie.tcs
+      emcodec decompress movie.tcs               # -> movie.decoded.tif
+      emcodec compress movie.mrc -o - | ssh host 'cat > movie.tcs'
+      emcodec demo                               # try it on a built-in sample
+    """
+
+
+@cli.command()
+@click.argument("movie", type=click.Path(dir_okay=False))
+@click.option("-B", "B", type=int, default=10, show_default=True, help="Frames summed into one measurement (2-64).")
+@click.option("-o", "--output", help="Output .tcs file, or - for stdout. [default: MOVIE with .tcs]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Mask seed (masks are a function of it).")
+@click.option("--level", type=int, default=1, show_default=True, help="zstd level for the measurement (1-22).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def compress(movie, B, output, seed, level, force, quiet):
+    """Compress a TIFF or MRC movie into a .tcs file.
+
+    \b
+    Examples:
+      emcodec compress movie.tif -B 30
+      emcodec compress stack.mrcs -o stack.tcs --seed 7
+      emcodec compress movie.tif -o - > movie.tcs
+    """
+    from .codec import compress as run
+    from .stacks import open_stack
+
+    if output is None:
+        root, _ = os.path.splitext(movie)
+        output = root + ".tcs"
+    with open_stack(movie) as probe:
+        total = probe.info.n_frames
+    with progress_bar(total, "compress", quiet) as advance:
+        result = run(movie, output, B=B, seed=seed, level=level, force=force, progress=advance)
+    _say(quiet, f"{movie}: {result.frames} frames -> {output}: {result.file_bytes} bytes, "
+                f"ratio {result.ratio:.2f} (B={B})")
+
+
+@cli.command()
+@click.argument("tcs", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs. [default: <name>.decoded.<source extension>]")
+@click.option("--method", default="gap-tv", show_default=True, help="Decoder: gap-tv.")
+@click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file (never the input).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def decompress(tcs, output, method, frames, device, force, quiet):
+    """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
+
+    \b
+    Examples:
+      emcodec decompress movie.tcs
+      emcodec decompress movie.tcs -o movie.mrc --method gap-tv
+      emcodec decompress movie.tcs --frames 0:30 -o preview.tif
+      cat movie.tcs | emcodec decompress - -o movie.tif
+    """
+    from .codec import decompress as run
+
+    total = None
+    if tcs != "-":
+        from .codec import info as tcs_info
+
+        total = tcs_info(tcs)["frames"]
+    with progress_bar(total, "decode", quiet) as advance:
+        target = run(tcs, output, method=method, frames=frames, device=device, force=force, progress=advance)
+    _say(quiet, f"{tcs} -> {target}")
+
+
+@cli.command()
+@click.argument("tcs", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info(tcs, as_json):
+    """Show the header, group count, sizes and compression ratio of a .tcs file.
+
+    \b
+    Examples:
+      emcodec info movie.tcs
+      emcodec info movie.tcs --json | jq .compression_ratio
+    """
+    from .codec import info as run
+
+    facts = run(tcs)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    meta = facts.pop("metadata")
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        click.echo(f"{key:<{width}}  {value}")
+    for key in ("source_name", "source_format", "pixel_size", "encoder"):
+        click.echo(f"{key:<{width}}  {meta.get(key)}")
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="emcodec-demo", show_default=True, help="Folder for the sample files.")
+@click.option("-B", "B", type=int, default=10, show_default=True)
+@click.option("--method", default="gap-tv", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
+def demo(out_dir, B, method, force):
+    """Compress and rebuild a built-in simulated in-situ EM movie, and score it.
+
+    \b
+    Example:
+      emcodec demo --out /tmp/demo -B 10
+    """
+    from .demo import run_demo
+
+    for line in run_demo(out_dir, B=B, method=method, force=force):
+        click.echo(line)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv=None) -> int:
+    """Entry point: turns every failure into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except EmcodecError as exc:
+        click.echo(f"error: {_one_line(exc)}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_ERROR
+    except MemoryError:
+        click.echo("error: out of memory", err=True)
+        return EXIT_ERROR
+    except OSError as exc:
+        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        click.echo(f"error:{name} {exc.strerror or _one_line(exc)}", err=True)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
+        if os.environ.get("EMCODEC_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {_one_line(exc)} "
+                   "(please report it; set EMCODEC_DEBUG=1 for the traceback)", err=True)
+        return EXIT_INTERNAL
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

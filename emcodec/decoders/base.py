@@ -1,0 +1,184 @@
+"""The decoder interface and what every method shares: normalisation, tiling, seam blending.
+
+A method only reconstructs small normalised tiles; `decode_group` turns one measurement of
+any size and dtype into frames in the input's units. Masks are a pure function of position,
+so each tile makes its own and a full-frame mask stack (B x H x W) is never held.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .. import masks as _masks
+from ..errors import InputError
+
+LOW_PERCENTILE = 0.1
+HIGH_PERCENTILE = 99.9
+STRIP_BITS = 1 << 22  # mask bits made at once when a whole-frame quantity is needed
+
+
+class Decoder:
+    """A reconstruction method: set `name`, implement `decode_tile`."""
+
+    name: ClassVar[str] = ""
+
+    def decode_tile(self, y: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Reconstruct a batch of normalised tiles.
+
+        y: float32 (N, h, w), masks: float32 0/1 (N, B, h, w), with y = sum_k masks_k * x_k
+        for frames x that lie roughly in [0, 1]. Returns float32 (N, B, h, w).
+        """
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- whole-frame helpers
+
+
+def _row_strips(n_frames: int, height: int, width: int):
+    """Row ranges small enough that one strip of masks stays at STRIP_BITS."""
+    rows = max(1, STRIP_BITS // (n_frames * width))
+    for y0 in range(0, height, rows):
+        yield y0, min(rows, height - y0)
+
+
+def mask_sum(seed: int, n_frames: int, height: int, width: int) -> np.ndarray:
+    """S = sum_k C_k over a whole frame (int32), made strip by strip to bound memory."""
+    s = np.empty((height, width), dtype=np.int32)
+    for y0, rows in _row_strips(n_frames, height, width):
+        s[y0 : y0 + rows] = _masks.make_masks(seed, n_frames, y0, 0, rows, width).sum(0)
+    return s
+
+
+def apply_masks(x: np.ndarray, seed: int) -> np.ndarray:
+    """The measurement sum_k C_k x_k of frames x (B, H, W), in float64 (exact for counts)."""
+    n_frames, height, width = x.shape
+    y = np.empty((height, width), dtype=np.float64)
+    for y0, rows in _row_strips(n_frames, height, width):
+        m = _masks.make_masks(seed, n_frames, y0, 0, rows, width)
+        y[y0 : y0 + rows] = np.where(m, x[:, y0 : y0 + rows], 0).sum(0, dtype=np.float64)
+    return y
+
+
+def measurement_residual(x: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """RMS(sum_k C_k x_k - Y) / RMS(Y): how far decoded frames are from explaining Y.
+
+    Noise makes this non-zero even for a perfect decode; it is a self-check, not a quality score.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    diff = apply_masks(np.asarray(x), seed) - y
+    scale = np.sqrt(np.mean(y**2))
+    return float(np.sqrt(np.mean(diff**2)) / scale) if scale > 0 else float(np.sqrt(np.mean(diff**2)))
+
+
+def normalisation_range(y: np.ndarray, n_frames: int, seed: int) -> tuple[float, float]:
+    """Robust (lo, hi) of Ybar = Y / S, so that normalised frames lie roughly in [0, 1]."""
+    s = mask_sum(seed, n_frames, *y.shape)
+    covered = s > 0  # pixels no frame was sampled at carry no information
+    if not covered.any():
+        return 0.0, 1.0
+    ybar = y[covered].astype(np.float64) / s[covered]
+    lo, hi = np.percentile(ybar, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    lo, hi = float(lo), float(hi)
+    if not hi > lo:  # flat measurement: any scale maps it to a constant
+        hi = lo + 1.0
+    return lo, hi
+
+
+# ---------------------------------------------------------------- tiling
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
+    """Tile origins along one axis and the tile size there.
+
+    The last tile is shifted back inside the frame instead of padded, so every tile has the
+    same shape (batches stack) and sees only real data.
+    """
+    if length <= tile:
+        return [0], length
+    step = tile - overlap
+    return list(range(0, length - tile, step)) + [length - tile], tile
+
+
+def blend_window(size: int, overlap: int) -> np.ndarray:
+    """Raised-cosine ramps over `overlap` pixels at both ends, strictly positive.
+
+    Adjacent ramps sum to one where tiles overlap by exactly `overlap`; elsewhere the weight
+    map normalises. Tile borders, where decoders are worst, get the least weight.
+    """
+    w = np.ones(size, dtype=np.float64)
+    n = min(overlap, size // 2)
+    if n > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+        w[:n] = ramp
+        w[size - n :] = ramp[::-1]
+    return w
+
+
+def _check_args(y: np.ndarray, n_frames: int, tile: int, overlap: int, batch: int) -> None:
+    if y.ndim != 2 or y.size == 0:
+        raise InputError(f"a measurement must be one non-empty 2-D frame, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise InputError(f"a measurement must be real numbers, got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise InputError("the measurement contains NaN or infinite values")
+    if n_frames < 1:
+        raise ValueError(f"group size must be >= 1, got {n_frames}")
+    if tile < 1 or not 0 <= overlap < tile or batch < 1:
+        raise ValueError(f"need tile >= 1, 0 <= overlap < tile, batch >= 1 (got {tile}, {overlap}, {batch})")
+
+
+def decode_group(
+    decoder: Decoder,
+    y: np.ndarray,
+    B: int,
+    seed: int,
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    batch: int = 4,
+    device="cpu",
+) -> np.ndarray:
+    """Decode one measurement Y (H, W) of B frames into float32 frames (B, H, W).
+
+    Normalises with y' = (Y - lo*S) / (hi - lo), which is exactly the measurement of the
+    normalised frames (x - lo) / (hi - lo), decodes overlapping tiles `batch` at a time and
+    blends them, then maps back with x = x' * (hi - lo) + lo.
+    """
+    y = np.asarray(y)
+    _check_args(y, B, tile, overlap, batch)
+    height, width = y.shape
+    lo, hi = normalisation_range(y, B, seed)
+    ys, th = tile_starts(height, tile, overlap)
+    xs, tw = tile_starts(width, tile, overlap)
+    window = np.outer(blend_window(th, overlap), blend_window(tw, overlap)).astype(np.float32)
+    out = np.zeros((B, height, width), dtype=np.float32)
+    weight = np.zeros((height, width), dtype=np.float32)
+    origins = [(y0, x0) for y0 in ys for x0 in xs]
+    for i in range(0, len(origins), batch):
+        chunk = origins[i : i + batch]
+        decoded = _decode_chunk(decoder, y, chunk, B, seed, th, tw, lo, hi, device)
+        for (y0, x0), x in zip(chunk, decoded):
+            out[:, y0 : y0 + th, x0 : x0 + tw] += x * window
+            weight[y0 : y0 + th, x0 : x0 + tw] += window
+    out /= weight
+    out *= np.float32(hi - lo)
+    out += np.float32(lo)
+    return out
+
+
+def _decode_chunk(decoder, y, chunk, n_frames, seed, th, tw, lo, hi, device) -> np.ndarray:
+    """Masks, normalised measurements and decoded normalised frames of a few tiles."""
+    m = np.stack([_masks.make_masks(seed, n_frames, y0, x0, th, tw) for y0, x0 in chunk])
+    yt = np.stack([y[y0 : y0 + th, x0 : x0 + tw] for y0, x0 in chunk]).astype(np.float64)
+    yn = (yt - lo * m.sum(1)) / (hi - lo)
+    with torch.inference_mode():
+        x = decoder.decode_tile(
+            torch.from_numpy(yn.astype(np.float32)).to(device),
+            torch.from_numpy(m).to(device=device, dtype=torch.float32),
+        )
+    if tuple(x.shape) != m.shape:
+        raise RuntimeError(f"{type(decoder).__name__}.decode_tile returned shape {tuple(x.shape)}, expected {m.shape}")
+    return x.detach().to("cpu", torch.float32).numpy()
