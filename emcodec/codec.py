@@ -213,6 +213,19 @@ def to_dtype(frames: np.ndarray, dtype: str, lo: float, hi: float) -> np.ndarray
     return out.astype(dtype)
 
 
+def resolve_device(device: str) -> str:
+    """`auto` is CUDA when a GPU is visible, else the CPU; asking for a missing GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EmcodecError("--device cuda: no CUDA GPU is available (use --device cpu)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise EmcodecError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return device
+
+
 def decompress(
     source: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -226,7 +239,6 @@ def decompress(
 ) -> Path:
     """Decode a .tcs file into a TIFF or MRC movie; returns the path written."""
     from .decoders import get_decoder
-    from .decoders.base import decode_group
     from .stacks import create_stack
 
     reader = open_tcs(source)
@@ -238,6 +250,8 @@ def decompress(
         check_target(target, force=force, inputs=[source] if str(source) != STDIO else [])
         start, stop = parse_frames(frames, t.frame_count)
         decoder = get_decoder(method, **(decoder_options or {}))
+        device = resolve_device(device)
+        from .decoders.base import decode_group  # needs torch: only after get_decoder checked for it
         labels = [
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",

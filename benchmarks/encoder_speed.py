@@ -1,0 +1,118 @@
+"""Encoder throughput and peak memory, measured side by side in one run.
+
+Throughput: the whole `emcodec compress` process (start-up included) on an uncompressed
+uint16 TIFF that sits in the page cache, against zstandard level 1 (one thread)
+compressing the same raw bytes in memory. Memory: peak resident set of the compress
+process on a large movie. Prints a Markdown table for docs/BENCHMARKS.md.
+
+    python benchmarks/encoder_speed.py                      # 100 x 2048 x 2048, B = 10
+    python benchmarks/encoder_speed.py --memory             # also 4096 x 4096 x 300 at B = 10 and 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import zstandard
+
+
+def em_like_frames(n, size, seed=0, dose=20.0):
+    """Low-dose counts over a lattice-like pattern: the statistics of a real counting movie."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    for i in range(n):
+        pattern = 1 + 0.5 * np.cos((xx + 0.3 * i) * 0.9) * np.cos((yy - 0.2 * i) * 0.8)
+        yield rng.poisson(dose * pattern).astype(np.uint16)
+
+
+def write_movie(path: Path, n: int, size: int) -> int:
+    frame = next(em_like_frames(1, size))
+    with tifffile.TiffWriter(path, bigtiff=n * size * size * 2 > 2**31) as tif:
+        for i, f in enumerate(em_like_frames(n, size)):
+            # one distinct noise draw per 10 frames keeps writing a 10 GB movie cheap
+            tif.write(f if i < 10 or n * size * size <= 2**27 else np.roll(frame, i, axis=1), contiguous=True)
+    return path.stat().st_size
+
+
+def warm(path: Path) -> None:
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def run_compress(movie: Path, out: Path, B: int) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one whole `emcodec compress` process."""
+    cmd = [sys.executable, "-m", "emcodec", "compress", str(movie), "-o", str(out), "-B", str(B), "--force", "-q"]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"compress failed: {' '.join(cmd)}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def zstd_seconds(movie: Path) -> float:
+    raw = tifffile.imread(movie).tobytes()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        zstandard.ZstdCompressor(level=1, threads=0).compress(raw)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("-B", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory", action="store_true", help="also the 4096x4096x300 peak-memory runs")
+    ap.add_argument("--dir", default=None, help="scratch folder (needs ~11 GB with --memory)")
+    args = ap.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="emcodec-bench-", dir=args.dir))
+    try:
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        movie = scratch / "movie.tif"
+        raw_bytes = args.frames * args.size * args.size * 2
+        write_movie(movie, args.frames, args.size)
+        warm(movie)
+        walls = []
+        for _ in range(args.repeat):
+            warm(movie)
+            walls.append(run_compress(movie, scratch / "movie.tcs", args.B)[0])
+        zstd = zstd_seconds(movie)
+        wall = min(walls)
+        tcs_size = (scratch / "movie.tcs").stat().st_size
+        print(f"\n{args.frames} frames of {args.size}x{args.size} uint16 ({raw_bytes / 1e6:.0f} MB), B={args.B}\n")
+        print("| what | seconds | MB/s | ratio to zstd-1 |")
+        print("|---|---|---|---|")
+        print(f"| emcodec compress, whole process (best of {args.repeat}) | {wall:.3f} | {raw_bytes / wall / 1e6:.0f} | {zstd / wall:.2f}x |")
+        print(f"| zstandard level 1, one thread, in memory (best of 3) | {zstd:.3f} | {raw_bytes / zstd / 1e6:.0f} | 1.00x |")
+        print(f"\n.tcs size {tcs_size} bytes: compression ratio {raw_bytes / tcs_size:.2f}")
+        if args.memory:
+            big = scratch / "big.tif"
+            movie.unlink()
+            write_movie(big, 300, 4096)
+            print("\n| movie | B | peak RSS (MB) | wall (s) |")
+            print("|---|---|---|---|")
+            for B in (10, 64):
+                wall, peak = run_compress(big, scratch / f"big{B}.tcs", B)
+                print(f"| 300 x 4096 x 4096 uint16 ({big.stat().st_size / 1e9:.1f} GB) | {B} | {peak / 1e6:.0f} | {wall:.1f} |")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
