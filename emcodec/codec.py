@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -95,25 +96,37 @@ def compress(
         encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype)
 
         def write(f: BinaryIO) -> tuple[int, int]:
+            # Group g is compressed and written on a second thread while g+1 is summed.
             writer = TcsWriter(f, header, level)
             vmin, vmax, n = np.inf, -np.inf, 0
-            for frames in _groups_of(reader.iter_chunks(B), B):
-                vmin = min(vmin, float(frames.min()))
-                vmax = max(vmax, float(frames.max()))
-                writer.write_group(encoder.encode(frames), len(frames))
-                n += len(frames)
-                if progress:
-                    progress(len(frames))
+            with ThreadPoolExecutor(1) as packer:
+                pending = None
+                for frames in _groups_of(reader.iter_chunks(B), B):
+                    y, lo, hi = encoder.encode(frames)
+                    vmin, vmax = min(vmin, lo), max(vmax, hi)
+                    if pending is not None:
+                        pending.result()
+                    pending = packer.submit(writer.write_group, y, len(frames))
+                    n += len(frames)
+                    if progress:
+                        progress(len(frames))
+                if pending is not None:
+                    pending.result()
+            if n == 0:
+                raise InputError(f"{source}: the movie has no frames")
             return n, writer.close(n, vmin, vmax)
 
-        if isinstance(output, (str, os.PathLike)) and str(output) == STDIO:
-            frames, size = write(sys.stdout.buffer)
-        elif isinstance(output, (str, os.PathLike)):
-            check_target(output, force=force, inputs=[source])
-            with AtomicFile(output, force=force) as f:
-                frames, size = write(f)
-        else:
-            frames, size = write(output)
+        try:
+            if isinstance(output, (str, os.PathLike)) and str(output) == STDIO:
+                frames, size = write(sys.stdout.buffer)
+            elif isinstance(output, (str, os.PathLike)):
+                check_target(output, force=force, inputs=[source])
+                with AtomicFile(output, force=force) as f:
+                    frames, size = write(f)
+            else:
+                frames, size = write(output)
+        finally:
+            encoder.close()
     itemsize = np.dtype(info.dtype).itemsize
     return CompressResult(frames, -(-frames // B), frames * info.height * info.width * itemsize, size)
 

@@ -103,13 +103,21 @@ def pack_measurement(y: np.ndarray, level: int) -> tuple[int, int, int, int, byt
         span = int(y.max()) - offset if y.size else 0
         narrow = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if span <= np.iinfo(t).max)
         stored = (y - offset).astype(narrow) if offset else y.astype(narrow, copy=False)
-    raw = np.ascontiguousarray(stored).astype(stored.dtype.newbyteorder("<"), copy=False)
-    flt = FILTER_SHUFFLE if raw.itemsize > 1 else FILTER_NONE
-    data = raw.view(np.uint8)
-    if flt == FILTER_SHUFFLE:
-        data = data.reshape(-1, raw.itemsize).T
-    payload = zstandard.ZstdCompressor(level=level).compress(np.ascontiguousarray(data).tobytes())
-    return STORED_CODES[stored.dtype], flt, offset, raw.nbytes, payload
+    stored = np.ascontiguousarray(stored)
+    flt = FILTER_SHUFFLE if stored.itemsize > 1 else FILTER_NONE
+    data = byte_shuffle(stored) if flt == FILTER_SHUFFLE else stored
+    payload = zstandard.ZstdCompressor(level=level).compress(data)
+    return STORED_CODES[stored.dtype], flt, offset, stored.nbytes, payload
+
+
+def byte_shuffle(a: np.ndarray) -> np.ndarray:
+    """Byte planes, least significant first; shifts are several times faster than a transpose."""
+    words = a.reshape(-1).view(f"u{a.itemsize}")
+    planes = np.empty((a.itemsize, words.size), dtype=np.uint8)
+    np.copyto(planes[0], words, casting="unsafe")  # keeps the low byte
+    for i in range(1, a.itemsize):
+        np.right_shift(words, 8 * i, out=planes[i], casting="unsafe")
+    return planes
 
 
 def unpack_measurement(code: int, flt: int, offset: int, raw_len: int, payload: bytes, shape) -> np.ndarray:

@@ -14,6 +14,7 @@ Pixel size is carried as ``(x, y)`` in Ångström per pixel, or None when the fi
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import re
 import secrets
@@ -197,6 +198,16 @@ class StackReader:
         return False
 
 
+def _advise_sequential(mm: np.memmap) -> None:
+    """Movies are read front to back once: let the kernel read ahead and drop pages behind."""
+    raw = getattr(mm, "_mmap", None)
+    if raw is not None and hasattr(raw, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+        try:
+            raw.madvise(mmap.MADV_SEQUENTIAL)
+        except OSError:
+            pass
+
+
 def _from_mapped(arr: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, bool]:
     if arr.dtype == dtype:
         return arr, True
@@ -267,6 +278,7 @@ class _TiffReader(StackReader):
                 )
             except (ValueError, OSError) as e:
                 raise InputError(f"'{name}' is truncated or unreadable: {_one_line(e)}") from None
+            _advise_sequential(self._mm)
         self._by_page = len(s.pages) == n
 
         extra: dict = {"axes": s.axes}

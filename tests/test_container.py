@@ -43,7 +43,7 @@ def write_tcs(x, B=4, seed=3, level=1):
     writer = TcsWriter(buf, Header(B, seed, h, w, x.dtype.name, metadata={"source_name": "m.tif"}), level)
     ys = []
     for s in range(0, n, B):
-        ys.append(enc.encode(x[s : s + B]))
+        ys.append(enc.encode(x[s : s + B])[0])
         writer.write_group(ys[-1], len(x[s : s + B]))
     writer.close(n, float(x.min()), float(x.max()))
     return buf.getvalue(), ys
