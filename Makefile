@@ -26,5 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/encoder_speed.py
 
+# Retrain the shipped TCS-DL weights from the configs recorded in weights/manifest.json
+# (hours on a CPU, minutes on a GPU).
+weights: $(STAMP)
+	$(BIN)/python -m emcodec.training.reproduce --export weights
+
 clean:
 	rm -rf $(VENV) emcodec-demo .pytest_cache .hypothesis

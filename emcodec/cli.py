@@ -169,6 +169,57 @@ def demo(out_dir, B, method, force):
         click.echo(line)
 
 
+@cli.command()
+@click.option("-B", "B", type=int, default=10, show_default=True, help="Group size the weights are for.")
+@click.option("--data", type=click.Path(file_okay=False), help="Folder of your own TIFF/MRC movies to mix in.")
+@click.option("--out", default="checkpoints/run", show_default=True, help="Checkpoint folder.")
+@click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-clock budget (0: none).")
+@click.option("--steps", type=int, default=5000, show_default=True)
+@click.option("--width", type=int, default=32, show_default=True, help="Channels of the network.")
+@click.option("--init", type=click.Path(dir_okay=False, exists=True), help="Start from these weights (fine-tune).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=int, default=0, help="CPU threads (0: torch's default).")
+@click.option("--export", type=click.Path(file_okay=False), help="Write tcsdl-b<B>.pt + manifest entry here.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("-q", "--quiet", is_flag=True)
+def train(B, data, out, minutes, steps, width, init, seed, device, threads, export, resume, quiet):
+    """Train TCS-DL weights on simulated in-situ EM movies (and your own, with --data).
+
+    
+    Examples:
+      emcodec train -B 10 --minutes 60 --out checkpoints/b10 --export weights
+      emcodec train -B 10 --data my_movies/ --init weights/tcsdl-b10.pt --minutes 30 --export my_weights
+      emcodec train -B 10 --out checkpoints/b10 --resume
+    """
+    from .encoder import check_B
+    from .errors import MissingDependencyError
+
+    check_B(B)
+    try:
+        from .training.train import TrainConfig, train as run
+    except ImportError:
+        raise MissingDependencyError("training needs PyTorch: pip install 'emcodec[decode]'") from None
+    cfg = TrainConfig(B=B, width=width, out=out, seed=seed, steps=steps, minutes=minutes, init=init or "",
+                      data=data or "", device=device, threads=threads, export=export or "")
+    log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    if quiet or not sys.stdout.isatty():
+        run(cfg, resume=resume, log=log)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]train B={task.fields[B]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]}  val PSNR {task.fields[psnr]}"), TimeElapsedColumn(),
+                  console=_stderr_console()) as bar:
+        task = bar.add_task("train", total=steps, B=B, loss="-", psnr="-")
+
+        def progress(step, total, loss, psnr):
+            bar.update(task, completed=step, loss=f"{loss:.5f}",
+                       psnr="-" if psnr is None else f"{psnr:.2f} dB")
+
+        run(cfg, resume=resume, log=lambda line: bar.console.print(line), progress=progress)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__

@@ -283,8 +283,11 @@ def _device(name: str) -> torch.device:
 # ---------------------------------------------------------------- the loop
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> dict:
-    """Train (or resume) a run; returns a summary. Stops at cfg.steps or the time cap."""
+def train(cfg: TrainConfig, *, resume: bool = False, log=print, progress=None) -> dict:
+    """Train (or resume) a run; returns a summary. Stops at cfg.steps or the time cap.
+
+    `progress(step, steps, loss, val_psnr)` is called after every step (for a progress bar).
+    """
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = _device(cfg.device)
@@ -343,6 +346,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> dict:
         lv = loss.item()
         run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
         elapsed = time.monotonic() - start
+        if progress is not None:
+            progress(step, cfg.steps, run_loss, history[-1]["val_psnr"] if history else None)
         if step % 25 == 0 or step == 1:
             log(f"step {step}/{cfg.steps} loss {run_loss:.5f} lr {lr_at(cfg, step, elapsed):.2e} "
                 f"{t_step:.2f} s/step {elapsed / 60:.1f} min")
