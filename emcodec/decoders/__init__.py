@@ -12,7 +12,8 @@ from ..errors import EmcodecError, MissingDependencyError
 
 # method name -> (module, class name); insertion order is the order users see.
 _REGISTRY: dict[str, tuple[str, str]] = {
-    "gaptv": ("emcodec.decoders.gaptv", "GapTV"),
+    "tcsdl": ("emcodec.decoders.tcsdl", "TcsDl"),
+    "gap-tv": ("emcodec.decoders.gaptv", "GapTV"),
 }
 
 TORCH_MISSING = "decoding needs PyTorch: pip install 'emcodec[decode]' (install torch first, see README)"
@@ -48,7 +49,7 @@ def get_decoder_class(name: str) -> type:
 
 
 def get_decoder(name: str, **options):
-    """A ready decoder: `get_decoder("gaptv", iterations=60)`."""
+    """A ready decoder: `get_decoder("gap-tv", iterations=60)`."""
     return get_decoder_class(name)(**options)
 
 

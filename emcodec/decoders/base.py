@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import masks as _masks
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
 
 LOW_PERCENTILE = 0.1
 HIGH_PERCENTILE = 99.9
@@ -130,6 +130,16 @@ def _check_args(y: np.ndarray, n_frames: int, tile: int, overlap: int, batch: in
         raise ValueError(f"need tile >= 1, 0 <= overlap < tile, batch >= 1 (got {tile}, {overlap}, {batch})")
 
 
+def resolve_device(device) -> torch.device:
+    """"auto" -> the GPU when torch sees one, else the CPU; a missing GPU is a clear error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MissingDependencyError("device cuda asked for, but this PyTorch sees no CUDA GPU (use --device cpu)")
+    return device
+
+
 def decode_group(
     decoder: Decoder,
     y: np.ndarray,
@@ -145,10 +155,12 @@ def decode_group(
 
     Normalises with y' = (Y - lo*S) / (hi - lo), which is exactly the measurement of the
     normalised frames (x - lo) / (hi - lo), decodes overlapping tiles `batch` at a time and
-    blends them, then maps back with x = x' * (hi - lo) + lo.
+    blends them, then maps back with x = x' * (hi - lo) + lo. `device` is "cpu", "cuda" or
+    "auto".
     """
     y = np.asarray(y)
     _check_args(y, B, tile, overlap, batch)
+    device = resolve_device(device)
     height, width = y.shape
     lo, hi = normalisation_range(y, B, seed)
     ys, th = tile_starts(height, tile, overlap)

@@ -24,19 +24,20 @@ class GapTV(Decoder):
     temporal_weight: weight of the frame-to-frame difference inside the TV norm (0 = 2-D TV).
     tv_iterations:   Chambolle steps per GAP iteration; the dual variable is warm-started
                      across GAP iterations, so few steps suffice.
-    accelerate:      add back the accumulated residual (accelerated GAP).
+    accelerate:      add back the accumulated residual (accelerated GAP). Off by default:
+                     at EM doses it adds the noise back too (-1.6 dB in the sweep).
     """
 
-    name = "gaptv"
+    name = "gap-tv"
 
     def __init__(
         self,
-        iterations: int = 60,
+        iterations: int = 20,
         tv_weight: float = 0.05,
         weight_start: float = 4.0,
-        temporal_weight: float = 1.0,
+        temporal_weight: float = 0.5,
         tv_iterations: int = 5,
-        accelerate: bool = True,
+        accelerate: bool = False,
     ):
         if iterations < 1 or tv_iterations < 1 or tv_weight <= 0 or weight_start <= 0 or temporal_weight < 0:
             raise ValueError("GAP-TV needs iterations, tv_iterations >= 1, tv_weight, weight_start > 0, temporal_weight >= 0")
@@ -47,6 +48,14 @@ class GapTV(Decoder):
         self.tv_iterations = int(tv_iterations)
         self.accelerate = bool(accelerate)
 
+    @property
+    def labels(self) -> list[str]:
+        """The parameters, recorded in the decoded movie so a result can be reproduced."""
+        return [
+            f"iterations={self.iterations} tv_weight={self.tv_weight} weight_start={self.weight_start} "
+            f"temporal_weight={self.temporal_weight} tv_iterations={self.tv_iterations} accelerate={self.accelerate}"
+        ]
+
     def weights(self) -> list[float]:
         """TV weight of each iteration: geometric from weight_start * tv_weight to tv_weight."""
         n = self.iterations
@@ -55,7 +64,7 @@ class GapTV(Decoder):
     def decode_tile(self, y: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         s = masks.sum(1).clamp_(min=1.0)
         x = (y / s).unsqueeze(1).expand_as(masks).clone()  # start from Ybar in every frame
-        target = y.clone()
+        target = y.clone() if self.accelerate else None
         dual = None
         for lam in self.weights():
             residual = y - (masks * x).sum(1)
@@ -67,28 +76,23 @@ class GapTV(Decoder):
         return x
 
 
-def _grad(u: torch.Tensor, wt: float) -> list[torch.Tensor]:
-    """Forward differences along x, y (and t, scaled by wt), zero at the far border."""
-    gx = torch.zeros_like(u)
-    gx[..., :, :-1] = u[..., :, 1:] - u[..., :, :-1]
-    gy = torch.zeros_like(u)
-    gy[..., :-1, :] = u[..., 1:, :] - u[..., :-1, :]
-    if wt == 0 or u.shape[1] < 2:
-        return [gx, gy]
-    gt = torch.zeros_like(u)
-    gt[:, :-1] = (u[:, 1:] - u[:, :-1]) * wt
-    return [gx, gy, gt]
+def _grad(u: torch.Tensor, wt: float, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Forward differences along x, y (and t, scaled by wt) into `out`; zero at the far border."""
+    torch.sub(u[..., :, 1:], u[..., :, :-1], out=out[0][..., :, :-1])
+    torch.sub(u[..., 1:, :], u[..., :-1, :], out=out[1][..., :-1, :])
+    if len(out) == 3:
+        torch.sub(u[:, 1:], u[:, :-1], out=out[2][:, :-1]).mul_(wt)
+    return out
 
 
 def _div(p: list[torch.Tensor], wt: float) -> torch.Tensor:
     """Minus the adjoint of `_grad` (the far-border components of p stay zero)."""
-    d = p[0].clone()
+    d = p[0] + p[1]
     d[..., :, 1:] -= p[0][..., :, :-1]
-    d += p[1]
     d[..., 1:, :] -= p[1][..., :-1, :]
     if len(p) == 3:
-        d += p[2] * wt
-        d[:, 1:] -= p[2][:, :-1] * wt
+        d.add_(p[2], alpha=wt)
+        d[:, 1:].sub_(p[2][:, :-1], alpha=wt)
     return d
 
 
@@ -102,8 +106,13 @@ def tv_denoise(f: torch.Tensor, lam: float, wt: float, n_iter: int, p=None):
     tau = 0.25 * 2 / (2 + (wt**2 if ndim == 3 else 0))  # 1/4 is Chambolle's practical 2-D step
     if p is None or len(p) != ndim:
         p = [torch.zeros_like(f) for _ in range(ndim)]
+    g = [torch.zeros_like(f) for _ in range(ndim)]  # far-border entries are never written
     for _ in range(n_iter):
-        g = _grad(_div(p, wt) - f / lam, wt)
-        norm = torch.sqrt(sum(gi * gi for gi in g)).mul_(tau).add_(1.0)
-        p = [(pi + tau * gi) / norm for pi, gi in zip(p, g)]
+        _grad(_div(p, wt).sub_(f, alpha=1 / lam), wt, g)
+        norm = torch.mul(g[0], g[0])
+        for gi in g[1:]:
+            norm.addcmul_(gi, gi)
+        norm.sqrt_().mul_(tau).add_(1.0)
+        for pi, gi in zip(p, g):
+            pi.add_(gi, alpha=tau).div_(norm)
     return f - lam * _div(p, wt), p
