@@ -97,7 +97,8 @@ def compress(movie, B, output, seed, level, force, quiet):
 @cli.command()
 @click.argument("tcs", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs. [default: <name>.decoded.<source extension>]")
-@click.option("--method", default="gap-tv", show_default=True, help="Decoder: gap-tv.")
+@click.option("--method", default="tcsdl", show_default=True,
+              help="Decoder: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
 @click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never the input).")
@@ -108,7 +109,7 @@ def decompress(tcs, output, method, frames, device, force, quiet):
     \b
     Examples:
       emcodec decompress movie.tcs
-      emcodec decompress movie.tcs -o movie.mrc --method gap-tv
+      emcodec decompress movie.tcs -o movie.mrc --method gap-tv --device cpu
       emcodec decompress movie.tcs --frames 0:30 -o preview.tif
       cat movie.tcs | emcodec decompress - -o movie.tif
     """
@@ -120,8 +121,9 @@ def decompress(tcs, output, method, frames, device, force, quiet):
 
         total = tcs_info(tcs)["frames"]
     with progress_bar(total, "decode", quiet) as advance:
-        target = run(tcs, output, method=method, frames=frames, device=device, force=force, progress=advance)
-    _say(quiet, f"{tcs} -> {target}")
+        target = run(tcs, output, method=method, frames=frames, device=device, force=force, progress=advance,
+                     warn=lambda message: click.echo(f"warning: {message}", err=True))
+    _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
 
 
 @cli.command()
@@ -154,9 +156,10 @@ def info(tcs, as_json):
 @cli.command()
 @click.option("--out", "out_dir", default="emcodec-demo", show_default=True, help="Folder for the sample files.")
 @click.option("-B", "B", type=int, default=10, show_default=True)
-@click.option("--method", default="gap-tv", show_default=True)
+@click.option("--method", "methods", multiple=True, default=("tcsdl", "gap-tv"), show_default=True,
+              help="Decoder(s) to compare; repeat the option for several.")
 @click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
-def demo(out_dir, B, method, force):
+def demo(out_dir, B, methods, force):
     """Compress and rebuild a built-in simulated in-situ EM movie, and score it.
 
     \b
@@ -165,7 +168,7 @@ def demo(out_dir, B, method, force):
     """
     from .demo import run_demo
 
-    for line in run_demo(out_dir, B=B, method=method, force=force):
+    for line in run_demo(out_dir, B=B, methods=methods, force=force):
         click.echo(line)
 
 
@@ -260,6 +263,11 @@ def main(argv=None) -> int:
                    "(please report it; set EMCODEC_DEBUG=1 for the traceback)", err=True)
         return EXIT_INTERNAL
     return 0
+
+
+from .bench.command import benchmark  # noqa: E402 - light: click only until it runs
+
+cli.add_command(benchmark)
 
 
 if __name__ == "__main__":

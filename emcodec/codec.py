@@ -6,10 +6,12 @@ decompress: container.TcsReader -> decoders (imported only here, they need torch
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import tempfile
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from .masks import DENSITY
 
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
+DEFAULT_METHOD = "tcsdl"
 STDIO = "-"
 
 Progress = Callable[[int], None]  # called with the number of frames just done
@@ -226,64 +229,108 @@ def to_dtype(frames: np.ndarray, dtype: str, lo: float, hi: float) -> np.ndarray
     return out.astype(dtype)
 
 
-def resolve_device(device: str) -> str:
-    """`auto` is CUDA when a GPU is visible, else the CPU; asking for a missing GPU is an error."""
-    import torch
+RESIDUAL_ALERT = 0.25  # a quarter of the measurement unexplained: never a good decode
+RESIDUAL_OUTLIER = 3.0  # times the file's median residual
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EmcodecError("--device cuda: no CUDA GPU is available (use --device cpu)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise EmcodecError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
+
+def flag_residuals(residuals: list[float]) -> list[bool]:
+    """Groups whose decode does not explain their measurement as well as the others do.
+
+    Noise keeps every residual above zero, so a group is flagged only against the file's own
+    typical level (and an absolute ceiling), not against zero.
+    """
+    if not residuals:
+        return []
+    typical = float(np.median(residuals))
+    return [r > RESIDUAL_ALERT or (r > RESIDUAL_OUTLIER * typical and r > 0.02) for r in residuals]
+
+
+def choose_decoder(method: str, B: int, warn: Callable[[str], None]):
+    """The decoder for `method`; TCS-DL without weights for this B falls back to GAP-TV."""
+    from .decoders import get_decoder, get_decoder_class
+
+    cls = get_decoder_class(method)
+    supports = getattr(cls, "supports", None)
+    if supports is not None and not supports(B):
+        warn(f"no {method} weights for B={B}; decoding with gap-tv instead")
+        return get_decoder("gap-tv")
+    decoder = cls()
+    if hasattr(decoder, "load"):
+        decoder.load(B)
+    return decoder
 
 
 def decompress(
     source: str | os.PathLike,
     output: str | os.PathLike | None = None,
     *,
-    method: str = "gap-tv",
+    method: str = DEFAULT_METHOD,
     frames: str | None = None,
     device: str = "auto",
     force: bool = False,
     progress: Progress | None = None,
-    decoder_options: dict | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
-    """Decode a .tcs file into a TIFF or MRC movie; returns the path written."""
-    from .decoders import get_decoder
+    """Decode a .tcs file into a TIFF or MRC movie; returns the path written.
+
+    Beside the movie, `<output>.emcodec.json` records the method, weights, B, seed and the
+    self-check residual of every group, so a user knows which frames not to trust.
+    """
     from .stacks import create_stack
 
+    warn = warn or (lambda message: None)
     reader = open_tcs(source)
     try:
         h, t = reader.header, reader.trailer
         target = Path(output) if output is not None else default_output(str(source), h)
-        if str(source) != STDIO and target.exists() and Path(source).exists() and target.samefile(source):
-            raise OutputError(f"{target}: refusing to overwrite the input .tcs file")
-        check_target(target, force=force, inputs=[source] if str(source) != STDIO else [])
+        sidecar = target.with_name(target.name + ".emcodec.json")
+        inputs = [source] if str(source) != STDIO else []
+        check_target(target, force=force, inputs=inputs)
+        check_target(sidecar, force=force, inputs=inputs)
         start, stop = parse_frames(frames, t.frame_count)
-        decoder = get_decoder(method, **(decoder_options or {}))
+        group_range = range(start // h.B, (stop - 1) // h.B + 1)
+        reader.verify(group_range)
+        decoder = choose_decoder(method, h.B, warn)
+        from .decoders.base import decode_group, measurement_residual, resolve_device
+
         device = resolve_device(device)
-        from .decoders.base import decode_group  # needs torch: only after get_decoder checked for it
         labels = [
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",
-        ] + list(getattr(decoder, "labels", []))
-        description = "; ".join(labels)
+        ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
         pixel_size = h.metadata.get("pixel_size")
+        groups = []
         with create_stack(
             target, height=h.height, width=h.width, dtype=h.dtype, n_frames=stop - start,
-            pixel_size=tuple(pixel_size) if pixel_size else None, description=description,
+            pixel_size=tuple(pixel_size) if pixel_size else None, description="; ".join(labels),
             labels=labels, force=force,
         ) as writer:
-            for g in range(start // h.B, (stop - 1) // h.B + 1):
+            for g in group_range:
                 group = reader.read_group(g)
                 x = decode_group(decoder, group.measurement, h.B, h.seed, device=device)
+                residual = measurement_residual(x, group.measurement, h.seed)
                 first = g * h.B
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 writer.write(to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max))
+                groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6)})
                 if progress:
                     progress(hi - lo)
+        for entry, flagged in zip(groups, flag_residuals([e["residual"] for e in groups])):
+            entry["flagged"] = flagged
+            if flagged:
+                a, b = entry["frames"]
+                warn(f"group {entry['group']} (frames {a}-{b - 1}): measurement residual {entry['residual']:.3f} "
+                     "is far above the others; do not trust these frames")
+        report = {
+            "reconstruction_of": h.metadata.get("source_name"),
+            "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
+            "weights": getattr(decoder, "entry", {}).get("sha256"),
+            "frames": [start, stop], "device": str(device),
+            "residual": "RMS(sum_k C_k x_k - Y) / RMS(Y) per group; noise keeps it above 0",
+            "groups": groups,
+        }
+        with AtomicFile(sidecar, force=True) as f:
+            f.write((json.dumps(report, indent=2) + "\n").encode())
         return target
     finally:
         reader._f.close()

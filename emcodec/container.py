@@ -289,6 +289,21 @@ class TcsReader:
             raise ContainerError(f"group {index} record holds index {group.index}: the file is corrupt")
         return group
 
+    def verify(self, indices=None) -> None:
+        """Check the checksums of these groups (default: all) without decoding them.
+
+        Run before a long decode, so a damaged file is reported before any work is done.
+        """
+        for index in range(self.n_groups) if indices is None else indices:
+            self._f.seek(self.trailer.offsets[index])
+            rec = _read_exact(self._f, GROUP.size, f"group {index} record")
+            if rec[:4] != GROUP_TAG:
+                raise ContainerError(f"group {index} not found at its indexed offset: the file is corrupt")
+            _check_crc(rec, _read_exact(self._f, CRC.size, "group record"), "group record")
+            pay_len = GROUP.unpack(rec)[7]
+            payload = _read_exact(self._f, pay_len, f"group {index}")
+            _check_crc(payload, _read_exact(self._f, CRC.size, f"group {index}"), f"group {index}")
+
     def groups(self) -> Iterator[Group]:
         """Every group in order, reading sequentially; afterwards `trailer` is set."""
         if self._data_start is not None:
