@@ -7,7 +7,7 @@ set -e
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
 DEADLINE=${DEADLINE:-$(( $(date +%s) + 7200 ))}
-$PY -m emcodec.training --B 10 --width 32 --seed 10 --steps 3800 --minutes 66 \
+$PY -m emcodec.training --B 10 --width 32 --seed 10 --steps 3800 --minutes ${B10_MINUTES:-66} --resume \
     --out checkpoints/b10 --export weights
 for B in 20 30; do
     PREV=$(( B - 10 ))

@@ -24,6 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+try:
+    import fcntl  # POSIX: serialises manifest updates of runs that finish together
+except ImportError:  # Windows: runs there export one at a time
+    fcntl = None
+
 from ..model import ARCHITECTURE, TCSDL, adapt_state_dict
 from ..simulate import simulate_movie
 
@@ -244,18 +249,21 @@ def export_weights(model: TCSDL, cfg: TrainConfig, directory: str, info: dict) -
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
     _atomic_save(state, path)
     manifest_path = d / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest.setdefault("weights", {})
-    manifest["weights"][str(cfg.B)] = {
-        "file": path.name,
-        "B": cfg.B,
-        "architecture": {"name": ARCHITECTURE, **model.hyperparameters()},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "training": dataclasses.asdict(cfg),
-        **info,
-        "sha256": sha256(path),
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    with open(d / ".manifest.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        manifest.setdefault("weights", {})
+        manifest["weights"][str(cfg.B)] = {
+            "file": path.name,
+            "B": cfg.B,
+            "architecture": {"name": ARCHITECTURE, **model.hyperparameters()},
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "training": dataclasses.asdict(cfg),
+            **info,
+            "sha256": sha256(path),
+        }
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -1,0 +1,76 @@
+"""Decode time per frame and peak memory, per method and frame size (one group each).
+
+    python benchmarks/decode_speed.py                       # 512x512, B=10, tcsdl and gap-tv
+    python benchmarks/decode_speed.py --size 4096 --method tcsdl
+
+Each configuration runs `emcodec decompress` in its own process so that its peak resident
+memory is its own. Prints a Markdown table for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+
+def make_movie(path: Path, size: int, B: int) -> None:
+    """B frames of a simulated in-situ movie, tiled up to `size` (the simulator works at 256)."""
+    from emcodec.simulate import simulate_movie
+
+    _, noisy = simulate_movie(B, 256, 256, seed=2_000_000_002, dose=30.0)
+    reps = -(-size // 256)
+    frames = np.tile(noisy, (1, reps, reps))[:, :size, :size]
+    tifffile.imwrite(path, np.ascontiguousarray(frames), photometric="minisblack")
+
+
+def run(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (bytes) of one process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, nargs="+", default=[512])
+    ap.add_argument("-B", type=int, default=10)
+    ap.add_argument("--method", nargs="+", default=["tcsdl", "gap-tv"])
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="emcodec-decode-"))
+    try:
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, device {args.device}\n")
+        print("| method | frame size | B | seconds per frame (wall) | CPU seconds per frame | peak RSS (MB) |")
+        print("|---|---|---|---|---|---|")
+        for size in args.size:
+            movie = scratch / f"m{size}.tif"
+            make_movie(movie, size, args.B)
+            tcs = scratch / f"m{size}.tcs"
+            emcodec = [sys.executable, "-m", "emcodec"]
+            run(emcodec + ["compress", str(movie), "-o", str(tcs), "-B", str(args.B), "--force", "-q"])
+            for method in args.method:
+                out = scratch / f"d{size}-{method}.tif"
+                wall, cpu_s, rss = run(emcodec + ["decompress", str(tcs), "-o", str(out), "--method", method,
+                                                  "--device", args.device, "--force", "-q"])
+                print(f"| {method} | {size}x{size} | {args.B} | {wall / args.B:.2f} | {cpu_s / args.B:.2f} | {rss / 1e6:.0f} |",
+                      flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
