@@ -33,9 +33,16 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
 
 def ssim(reference: np.ndarray, test: np.ndarray) -> float:
     """Mean over frames of scikit-image's SSIM with the reference movie's data range."""
+    return float(np.mean(ssim_frames(reference, test)))
+
+
+def ssim_frames(reference: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """scikit-image's SSIM of each frame, with the data range of the whole reference movie."""
     from skimage.metrics import structural_similarity
 
     ref = np.asarray(reference, dtype=np.float64)
     tst = np.asarray(test, dtype=np.float64)
+    if ref.shape != tst.shape:
+        raise ValueError(f"shape mismatch: {ref.shape} vs {tst.shape}")
     rng = data_range(ref)
-    return float(np.mean([structural_similarity(r, t, data_range=rng) for r, t in zip(ref, tst)]))
+    return np.array([structural_similarity(r, t, data_range=rng) for r, t in zip(ref, tst)])

@@ -1,0 +1,9 @@
+"""`emcodec benchmark`: rate-distortion and encoder cost against standard codecs (issue 4).
+
+baselines.py  the standard codecs, one small class each (imagecodecs, PyAV)
+matching.py   the quality-knob search that matches a baseline's bytes to a .tcs file
+stills.py     short movies with a known clean reference, made from real EM stills
+run.py        the benchmark itself: compress, decode, match, time, score
+report.py     rich table, JSON and PNG
+command.py    the click command
+"""

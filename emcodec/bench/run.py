@@ -1,0 +1,459 @@
+"""The benchmark: for each B, emcodec's real file and decoders against baselines at matched bytes.
+
+Encoder CPU (`time.process_time()`, every thread of the process) is measured in a fresh
+process that never imports torch: once a torch decoder has run, its idle worker threads
+inflate whatever is timed next (measured: emcodec's compress() went from 0.16 to 0.26 ms per
+frame), and that would be charged to the encoders.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EmcodecError, InputError
+from ..metrics import data_range, psnr_frames, ssim_frames
+from . import baselines as bl
+from .matching import Sizer, match_budget, scan_grid
+
+SAMPLE_DEFAULT_FRAMES = 30  # one full group at B = 30, and a default run of a few minutes
+SAMPLE_DEFAULT_CROP = 128
+MIN_CPU_SECONDS = 0.2  # repeat a timed encode until it has used this much CPU
+MAX_REPEATS = 25
+
+
+@dataclass
+class Movie:
+    frames: np.ndarray  # what is compressed: source dtype, (n, h, w)
+    reference: np.ndarray  # what the frames are scored against
+    reference_kind: str  # "clean", "file" or "raw"
+    reference_note: str
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def raw_bytes(self) -> int:
+        return self.frames.nbytes
+
+
+@dataclass
+class Config:
+    Bs: list[int] = field(default_factory=lambda: [10, 20, 30])
+    methods: list[str] | None = None  # None: every registered decoder
+    baselines: list[str] = field(default_factory=lambda: ["jpeg"])
+    device: str = "cpu"
+    seed: int = 0
+    level: int = 1
+    scan_points: int = 8
+    panel_B: int | None = None  # the B shown in the frame/FFT panel (default: the first)
+    isolate_timing: bool = True  # time the encoders in a fresh process (see _run_timings)
+
+
+def _crop(a: np.ndarray, size: int | None) -> np.ndarray:
+    if size is None:
+        return a
+    h, w = a.shape[1:]
+    sh, sw = min(size, h), min(size, w)
+    y0, x0 = (h - sh) // 2, (w - sw) // 2
+    return a[:, y0 : y0 + sh, x0 : x0 + sw]
+
+
+def load_movie(path=None, *, reference=None, n_frames: int | None = None, crop: int | None = None) -> Movie:
+    """The movie to benchmark and its reference: --reference, the sample's clean frames, or the raw frames."""
+    from ..stacks import open_stack
+
+    notes = []
+    if path is None:
+        from ..simulate import sample_movie
+
+        clean, noisy = sample_movie()
+        if n_frames is None and crop is None:
+            n_frames, crop = SAMPLE_DEFAULT_FRAMES, SAMPLE_DEFAULT_CROP
+            notes.append(f"default run limited to the first {n_frames} frames, centre {crop}x{crop} of the "
+                         f"{len(noisy)}x{noisy.shape[1]}x{noisy.shape[2]} built-in sample (GAP-TV decoding is slow "
+                         f"on a CPU); use --frames {len(noisy)} --crop {noisy.shape[1]} for all of it")
+        frames, ref = noisy, clean
+        source = "built-in sample (emcodec.simulate.sample_movie)"
+        kind, ref_note = "clean", "noise-free frames of the built-in simulated sample"
+    else:
+        with open_stack(path) as reader:
+            stop = reader.info.n_frames if n_frames is None else min(n_frames, reader.info.n_frames)
+            frames = reader.read(0, stop)
+        source = str(path)
+        ref = None
+    if n_frames is not None:
+        frames = frames[:n_frames]
+    frames = np.ascontiguousarray(_crop(frames, crop))
+    if path is not None:
+        kind, ref_note = "raw", "the raw frames themselves (no noise-free reference given)"
+    if reference is not None:
+        with open_stack(reference) as reader:
+            if reader.info.n_frames < len(frames):
+                raise InputError(f"{reference}: has {reader.info.n_frames} frames, the movie has {len(frames)}")
+            ref = reader.read(0, len(frames))
+        ref = _crop(ref, crop)
+        kind, ref_note = "file", f"--reference {reference}"
+    elif path is not None:
+        ref = frames
+    else:
+        ref = _crop(ref[: len(frames)], crop)
+    ref = np.ascontiguousarray(ref, dtype=np.float32)
+    if ref.shape != frames.shape:
+        raise InputError(f"the reference has shape {ref.shape}, the movie {frames.shape}")
+    if frames.dtype.name not in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"):
+        raise InputError(f"unsupported movie dtype {frames.dtype}")
+    return Movie(frames, ref, kind, ref_note, source, notes)
+
+
+def cpu_model() -> str:
+    """`lscpu`'s model name, so a report says which machine made it."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def timed(fn: Callable, *, repeat: bool = True):
+    """(result, CPU seconds per call, wall seconds per call); repeats short calls for a stable figure."""
+    cpu = wall = 0.0
+    reps = 0
+    while True:
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu += time.process_time() - c0
+        wall += time.perf_counter() - w0
+        reps += 1
+        if not repeat or cpu >= MIN_CPU_SECONDS or reps >= MAX_REPEATS:
+            return out, cpu / reps, wall / reps
+
+
+def _to_source(values: np.ndarray, movie: Movie) -> np.ndarray:
+    """Decoded values in the source's dtype and range, exactly as emcodec's decoder writes them."""
+    from ..codec import to_dtype
+
+    return to_dtype(values, movie.frames.dtype.name, float(movie.frames.min()), float(movie.frames.max()))
+
+
+def _scores(movie: Movie, decoded: np.ndarray, peak: float, *, with_ssim: bool = True) -> dict:
+    p = psnr_frames(movie.reference, decoded, peak)
+    out = {"psnr": float(np.mean(p)), "psnr_frames": [float(v) for v in p]}
+    if with_ssim:
+        s = ssim_frames(movie.reference, decoded)
+        out["ssim"] = float(np.mean(s))
+        out["ssim_frames"] = [float(v) for v in s]
+    return out
+
+
+def _rate(movie: Movie, nbytes: int) -> dict:
+    n, h, w = movie.frames.shape
+    return {"bytes": int(nbytes), "bpp": 8 * nbytes / (n * h * w), "ratio": movie.raw_bytes / nbytes}
+
+
+def _speed(movie: Movie, seconds: float, prefix: str) -> dict:
+    n = len(movie.frames)
+    return {f"{prefix}_s": seconds, f"{prefix}_fps": n / seconds if seconds > 0 else float("inf"),
+            f"{prefix}_MBps": movie.raw_bytes / 1e6 / seconds if seconds > 0 else float("inf")}
+
+
+def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Every number of the report, as plain JSON-able values (plus `_panel` images for the plot)."""
+    from ..codec import compress, decompress
+    from ..decoders import available_methods
+    from ..stacks import create_stack, open_stack
+
+    methods = list(config.methods) if config.methods is not None else available_methods()
+    unknown = [m for m in methods if m not in available_methods()]
+    if unknown:
+        raise EmcodecError(f"unknown method {', '.join(unknown)} (available: {', '.join(available_methods())})")
+    n, h, w = movie.frames.shape
+    notes = list(movie.notes)
+    if "tcsdl" not in available_methods():
+        notes.append("TCS-DL is not registered yet: emcodec is scored with "
+                     + (", ".join(methods) + " only" if methods else "no decoder (--method given empty)"))
+    elif not methods:
+        notes.append("no emcodec decoder asked for (--method given empty): sizes and encoder cost only")
+    baselines = []
+    for b in bl.get_baselines(config.baselines):
+        if b.available():
+            baselines.append(b)
+        else:
+            notes.append(b.missing_note())
+    peak = data_range(movie.reference)
+    decoder_params = {}
+    for m in methods:
+        from ..decoders import get_decoder_class
+
+        cls = get_decoder_class(m)
+        try:
+            labels = [str(x) for x in getattr(cls(), "labels", [])]
+        except EmcodecError:
+            labels = []
+        supports = getattr(cls, "supports", None)
+        decoder_params[m] = {"class": cls.__name__, "labels": labels,
+                             "B": [B for B in config.Bs if supports is None or supports(B)]}
+        missing = [B for B in config.Bs if B not in decoder_params[m]["B"]]
+        if missing:
+            notes.append(f"{m}: no weights for B={','.join(map(str, missing))} yet, so not scored there "
+                         f"(emcodec decompress would fall back to GAP-TV)")
+    report: dict = {
+        "emcodec_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": bl.library_versions(),
+        "movie": {"source": movie.source, "frames": n, "height": h, "width": w, "dtype": movie.frames.dtype.name,
+                  "raw_bytes": movie.raw_bytes, "value_range": [float(movie.frames.min()), float(movie.frames.max())]},
+        "reference": {"kind": movie.reference_kind, "description": movie.reference_note, "data_range": peak},
+        "metrics": "PSNR per frame with peak = reference max - min, mean over frames; SSIM (scikit-image) per "
+                   "frame with the same data range, mean over frames",
+        "settings": {"B": list(config.Bs), "methods": methods, "baselines": [b.name for b in baselines],
+                     "device": config.device, "seed": config.seed, "zstd_level": config.level,
+                     "decoders": decoder_params,
+                     "matching": "largest total <= .tcs file size, by bisection on the quality knob; "
+                                 ">= 90% of it where the knob allows",
+                     "baseline_settings": {b.name: {"label": b.label, "bits": b.bits, "knob": b.knob,
+                                                    "knob_range": list(b.knob_range), **b.settings()}
+                                           for b in baselines}},
+        "notes": notes,
+        "results": [],
+    }
+    if movie.reference_kind != "raw":
+        report["raw_frames"] = _scores(movie, movie.frames, peak)
+
+    with tempfile.TemporaryDirectory(prefix="emcodec-bench-") as tmp:
+        tmp = Path(tmp)
+        src = tmp / "movie.tif"
+        with create_stack(src, height=h, width=w, dtype=movie.frames.dtype, n_frames=n, pixel_size=None) as wr:
+            wr.write(movie.frames)
+
+        # 1. emcodec files and encoder CPU (no torch yet)
+        per_B = {}
+        for B in config.Bs:
+            log(f"B={B}: emcodec compress")
+            tcs = tmp / f"movie-B{B}.tcs"
+            size = compress(src, tcs, B=B, seed=config.seed, level=config.level).file_bytes
+            if size != tcs.stat().st_size:
+                raise RuntimeError("compress() reported a size that is not the file's")
+            per_B[B] = {"B": B, "tcs": tcs, "emcodec": _rate(movie, size), "methods": {}, "baselines": {}}
+        budgets = [per_B[B]["emcodec"]["bytes"] for B in config.Bs]
+
+        # 2. baselines: match, scan for the best PSNR in budget, time encode and decode
+        for b in baselines:
+            scale = b.scale_for(movie.frames)
+            codes = scale.encode(movie.frames)
+            sizer = Sizer(lambda k, b=b, codes=codes: b.encode(codes, k))
+            psnr_cache: dict[float, dict] = {}
+
+            def score(trial, with_ssim=False, b=b, scale=scale):
+                key = (trial.knob, with_ssim)
+                if key not in psnr_cache:
+                    dec = _to_source(scale.decode(b.decode(trial.payloads, movie.frames.shape)), movie)
+                    psnr_cache[key] = (_scores(movie, dec, peak, with_ssim=with_ssim), dec)
+                return psnr_cache[key]
+
+            for B, budget in zip(config.Bs, budgets):
+                log(f"B={B}: {b.name} at matched bytes ({budget} bytes)")
+                m = match_budget(sizer, budget, b.knob_range, step=b.knob_step,
+                                 more_bytes_when_larger=b.more_bytes_when_larger, log=b.log_knob)
+                entry = {"label": b.label, "knob": b.knob, "budget_bytes": budget, "fits": m.fits,
+                         "smallest_bytes": m.smallest.nbytes,
+                         "tried": [{"knob": t.knob, "bytes": t.nbytes} for t in m.trials]}
+                if not m.fits:
+                    entry["note"] = (f"even the fewest-bytes setting ({b.knob}={m.smallest.knob:g}) takes "
+                                     f"{m.smallest.nbytes} bytes > {budget}")
+                    per_B[B]["baselines"][b.name] = entry
+                    continue
+                t = m.matched
+                scores, decoded = score(t, with_ssim=True)
+                _, _, dec_wall = timed(lambda: b.decode(t.payloads, movie.frames.shape))
+                entry["matched"] = {"knob": t.knob, **_rate(movie, t.nbytes), "fraction_of_budget": m.fraction,
+                                    **{k: v for k, v in scores.items()}, **_speed(movie, dec_wall, "decode")}
+                entry["within_tolerance"] = m.within_tolerance
+                entry["knob_at_limit"] = m.knob_at_limit
+                if m.next_over is not None:
+                    entry["next_step"] = {"knob": m.next_over.knob, "bytes": m.next_over.nbytes}
+                if m.fraction < 0.9 and not m.knob_allows_more:
+                    entry["note"] = (f"{m.fraction:.0%} of the budget: the next {b.knob} step gives "
+                                     f"{m.next_over.nbytes} bytes, over it" if m.next_over is not None else
+                                     f"{m.fraction:.0%} of the budget: the knob is at its most-bytes end")
+                scan = []
+                for k in scan_grid(m, b.knob_range, step=b.knob_step, more_bytes_when_larger=b.more_bytes_when_larger,
+                                   points=config.scan_points, log=b.log_knob):
+                    trial = sizer(k)
+                    if trial.nbytes <= budget:
+                        scan.append({"knob": k, "bytes": trial.nbytes, "psnr": score(trial)[0]["psnr"]})
+                best = max(scan, key=lambda s: s["psnr"])
+                best_scores, _ = score(sizer(best["knob"]), with_ssim=True)
+                entry["best_in_budget"] = {"knob": best["knob"], **_rate(movie, best["bytes"]),
+                                           "psnr": best_scores["psnr"], "ssim": best_scores["ssim"]}
+                entry["scan"] = scan
+                if B == (config.panel_B or config.Bs[0]):
+                    entry["_frames"] = decoded
+                per_B[B]["baselines"][b.name] = entry
+                _drop_large(sizer, max(budgets))
+
+        # 3. encoder CPU at matched bytes, all in one fresh process (see _encoder_timings)
+        log("encoder CPU at matched bytes")
+        tasks = [("emcodec", B) for B in config.Bs]
+        tasks += [(name, e["matched"]["knob"]) for B in config.Bs for name, e in per_B[B]["baselines"].items()
+                  if "matched" in e]
+        timings = dict(zip(tasks, _run_timings(str(src), tasks, config)))
+        for B in config.Bs:
+            cpu, wall = timings[("emcodec", B)]
+            per_B[B]["emcodec"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
+            for name, e in per_B[B]["baselines"].items():
+                if "matched" in e:
+                    cpu, wall = timings[(name, e["matched"]["knob"])]
+                    e["matched"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
+        report["settings"]["encoder_timing"] = (
+            "time.process_time() around the encode calls only, repeated to >= 0.2 s CPU, in a fresh "
+            "process that never imports torch" if config.isolate_timing else "in this process")
+
+        # 4. emcodec decoders (torch from here on)
+        for B in config.Bs:
+            for method in methods:
+                if B not in report["settings"]["decoders"][method]["B"]:
+                    continue
+                log(f"B={B}: decode with {method}")
+                out = tmp / f"movie-B{B}-{method}.tif"
+                c0, w0 = time.process_time(), time.perf_counter()
+                try:
+                    decompress(per_B[B]["tcs"], out, method=method, device=config.device, force=True)
+                    with open_stack(out) as reader:
+                        decoded = reader.read(0, reader.info.n_frames)
+                    path = "emcodec.codec.decompress to a TIFF, read back"
+                except EmcodecError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a bug in the writer must not hide the decoder's numbers
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    decoded = _decode_in_memory(per_B[B]["tcs"], method, config.device)
+                    path = "in memory (decode_group + to_dtype, no output file)"
+                    notes.append(f"B={B} {method}: decompress() failed ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:120]}); decoded in memory with the same decoder instead")
+                wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+                entry = {**_scores(movie, decoded, peak), **_speed(movie, wall, "decode"), "decode_cpu_s": cpu,
+                         "decode_path": path}
+                if B == (config.panel_B or config.Bs[0]):
+                    entry["_frames"] = decoded
+                per_B[B]["methods"][method] = entry
+                for leftover in tmp.glob(out.name + "*"):  # the movie and decompress's sidecar
+                    leftover.unlink()
+
+    for B in config.Bs:
+        r = per_B[B]
+        r.pop("tcs")
+        report["results"].append(r)
+    report["encoder_cost"] = encoder_cost(report)
+    return report
+
+
+def _encoder_timings(src: str, tasks: list[tuple], seed: int, level: int) -> list[tuple[float, float]]:
+    """(CPU s, wall s) per call of each encoder: ("emcodec", B) or (baseline name, knob).
+
+    emcodec is timed as a user runs it: compress() from the TIFF (in the page cache), input
+    reading and conversion included. Baselines get their codes ready-made (conversion not
+    counted) and are timed on the encode call alone.
+    """
+    from ..codec import compress
+    from ..stacks import open_stack
+
+    with open_stack(src) as reader:
+        frames = reader.read(0, reader.info.n_frames)
+    codes: dict[str, np.ndarray] = {}
+    out = []
+    for name, arg in tasks:
+        if name == "emcodec":
+            _, cpu, wall = timed(lambda: compress(src, io.BytesIO(), B=int(arg), seed=seed, level=level))
+        else:
+            b = bl.BY_NAME[name]
+            if name not in codes:
+                codes[name] = b.scale_for(frames).encode(frames)
+            _, cpu, wall = timed(lambda: b.encode(codes[name], arg))
+        out.append((cpu, wall))
+    return out
+
+
+def _run_timings(src: str, tasks: list[tuple], config: Config) -> list[tuple[float, float]]:
+    """Encoder timings in a fresh process: torch's idle worker threads (once a decoder has run
+    in this process) and the matching's memory churn would otherwise inflate the CPU figures."""
+    if not config.isolate_timing:
+        return _encoder_timings(src, tasks, config.seed, config.level)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(_encoder_timings, src, tasks, config.seed, config.level).result()
+    except (BrokenProcessPool, OSError):  # no child possible (e.g. __main__ read from stdin): time here
+        config.isolate_timing = False
+        return _encoder_timings(src, tasks, config.seed, config.level)
+
+
+def _decode_in_memory(tcs, method: str, device: str) -> np.ndarray:
+    """What `decompress` computes, without writing a file: every group, padding dropped, source dtype."""
+    from ..codec import open_tcs, to_dtype
+    from ..decoders import get_decoder
+    from ..decoders.base import decode_group
+
+    reader = open_tcs(tcs)
+    try:
+        h, t = reader.header, reader.trailer
+        decoder = get_decoder(method)
+        out = []
+        for g in range(len(t.offsets)):
+            group = reader.read_group(g)
+            x = decode_group(decoder, group.measurement, h.B, h.seed, device=device)[: group.n_valid]
+            out.append(to_dtype(x, h.dtype, t.value_min, t.value_max))
+        return np.concatenate(out)
+    finally:
+        reader._f.close()
+
+
+def _drop_large(sizer: Sizer, keep: int) -> None:
+    """Forget the payloads of settings over every budget: they are never decoded, and they are big."""
+    for t in sizer.trials.values():
+        if t.nbytes > keep:
+            t.payloads = []
+
+
+AV1_BAR = 20.0  # emcodec's encoder must be at least this many times cheaper than SVT-AV1
+
+
+def encoder_cost(report: dict) -> dict:
+    """CPU seconds per frame of emcodec's encoder against each baseline's, at matched bytes."""
+    mv = report["movie"]
+    out = {"unit": "CPU seconds per frame (time.process_time over all threads of this process, "
+                   "Python start-up excluded; baselines' input conversion excluded, emcodec's included)",
+           "frames": f"{mv['frames']} frames of {mv['height']}x{mv['width']} {mv['dtype']}",
+           "per_B": []}
+    for r in report["results"]:
+        em = r["emcodec"]["encode_cpu_s_per_frame"]
+        row = {"B": r["B"], "emcodec": em, "baselines": {}, "bars": {}}
+        for name, e in r["baselines"].items():
+            if "matched" in e:
+                c = e["matched"]["encode_cpu_s_per_frame"]
+                row["baselines"][name] = {"cpu_s_per_frame": c, "ratio_to_emcodec": c / em if em > 0 else float("inf")}
+        if "jpeg" in row["baselines"]:
+            ratio = row["baselines"]["jpeg"]["ratio_to_emcodec"]
+            row["bars"]["jpeg"] = {"rule": "emcodec CPU/frame <= JPEG (libjpeg-turbo)", "ratio": ratio, "holds": ratio >= 1.0}
+        if "av1" in row["baselines"]:
+            ratio = row["baselines"]["av1"]["ratio_to_emcodec"]
+            row["bars"]["av1"] = {"rule": f"emcodec CPU/frame >= {AV1_BAR:g}x cheaper than AV1 (SVT-AV1)",
+                                  "ratio": ratio, "holds": ratio >= AV1_BAR}
+        out["per_B"].append(row)
+    return out
