@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .atomic import AtomicFile, check_target
 from .container import FORMAT_VERSION, MASK_SCHEME, Header, TcsReader, TcsWriter
-from .encoder import DEFAULT_B, GroupEncoder, check_B
+from .encoder import DEFAULT_B, GroupEncoder, check_B, default_threads
 from .errors import ContainerError, EmcodecError, InputError, OutputError
 from .masks import DENSITY
 
@@ -99,22 +99,29 @@ def compress(
         encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype)
 
         def write(f: BinaryIO) -> tuple[int, int]:
-            # Group g is compressed and written on a second thread while g+1 is summed.
+            # With cores to spare, group g is compressed on a second thread while g+1 is summed.
             writer = TcsWriter(f, header, level)
             vmin, vmax, n = np.inf, -np.inf, 0
-            with ThreadPoolExecutor(1) as packer:
-                pending = None
+            packer = ThreadPoolExecutor(1) if default_threads(info.height * info.width) > 1 else None
+            pending = None
+            try:
                 for frames in _groups_of(reader.iter_chunks(B), B):
                     y, lo, hi = encoder.encode(frames)
                     vmin, vmax = min(vmin, lo), max(vmax, hi)
                     if pending is not None:
                         pending.result()
-                    pending = packer.submit(writer.write_group, y, len(frames))
+                    if packer:
+                        pending = packer.submit(writer.write_group, y, len(frames))
+                    else:
+                        writer.write_group(y, len(frames))
                     n += len(frames)
                     if progress:
                         progress(len(frames))
                 if pending is not None:
                     pending.result()
+            finally:
+                if packer:
+                    packer.shutdown()
             if n == 0:
                 raise InputError(f"{source}: the movie has no frames")
             return n, writer.close(n, vmin, vmax)

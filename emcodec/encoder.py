@@ -40,11 +40,13 @@ class GroupEncoder:
     """Turns groups of up to B frames into measurements with one file's masks.
 
     Work goes band by band (a few rows of all B frames at once) so the accumulator and
-    the frames' rows stay in cache, and bands are shared among threads (numpy releases
-    the GIL), so reading the input, not arithmetic, sets the pace.
+    the frames' rows stay in cache. Large frames on machines with cores to spare share the
+    bands among threads (numpy releases the GIL); elsewhere handing work around costs more
+    CPU than it saves, so the calling thread does it all.
     """
 
     BAND_PIXELS = 1 << 15  # rows per band * width: B such rows fit in a core's L2 cache
+    THREAD_MIN_PIXELS = 1 << 20  # frames smaller than this are summed in the calling thread
 
     def __init__(self, B: int, seed: int, height: int, width: int, dtype, threads: int | None = None):
         self.B = check_B(B)
@@ -52,7 +54,11 @@ class GroupEncoder:
         self.masks = make_masks(seed, B, 0, 0, height, width)
         rows = max(1, self.BAND_PIXELS // width)
         self._bands = [(r, min(height, r + rows)) for r in range(0, height, rows)]
-        self._pool = ThreadPoolExecutor(threads or min(4, os.cpu_count() or 1))
+        if threads is None:
+            threads = default_threads(height * width)
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        # Counts that cannot overflow 16 bits are summed in 16 bits: half the memory traffic.
+        self._narrow = np.dtype(np.uint16) if self.acc_dtype == np.uint32 else None
         # Mask-sum of k..B-1: the weight of the repeated last frame in a padded group.
         self._tail_weights: dict[int, np.ndarray] = {}
 
@@ -64,22 +70,28 @@ class GroupEncoder:
         m = len(frames)
         if not 1 <= m <= self.B:
             raise ValueError(f"a group holds 1..{self.B} frames, got {m}")
-        y = np.zeros(self.masks.shape[1:], dtype=self.acc_dtype)
+        y = np.empty(self.masks.shape[1:], dtype=self.acc_dtype)
         tail = self._tail_weight(m) if m < self.B else None
-        parts = list(self._pool.map(lambda band: self._band(frames, y, tail, *band), self._bands))
+        work = lambda band: self._band(frames, y, tail, *band)  # noqa: E731
+        parts = list(self._pool.map(work, self._bands)) if self._pool else [work(b) for b in self._bands]
         return y, float(min(p[0] for p in parts)), float(max(p[1] for p in parts))
 
     def _band(self, frames, y, tail, r0, r1):
-        out = y[r0:r1]
-        tmp = np.empty_like(out)
-        for k in range(len(frames)):
-            np.multiply(frames[k, r0:r1], self.masks[k, r0:r1], out=tmp)
-            out += tmp
-        if tail is not None:
-            np.multiply(frames[-1, r0:r1], tail[r0:r1], out=tmp)
-            out += tmp
         rows = frames[:, r0:r1]
-        return rows.min(), rows.max()
+        lo, hi = rows.min(), rows.max()
+        acc_dtype = self.acc_dtype
+        if self._narrow is not None and int(hi) * self.B <= np.iinfo(self._narrow).max:
+            acc_dtype = self._narrow
+        acc = np.zeros((r1 - r0, y.shape[1]), dtype=acc_dtype)
+        tmp = np.empty_like(acc)
+        for k in range(len(frames)):
+            np.multiply(rows[k], self.masks[k, r0:r1], out=tmp)
+            acc += tmp
+        if tail is not None:
+            np.multiply(rows[-1], tail[r0:r1], out=tmp, casting="unsafe")
+            acc += tmp
+        y[r0:r1] = acc
+        return lo, hi
 
     def _tail_weight(self, m: int) -> np.ndarray:
         if m not in self._tail_weights:
@@ -87,7 +99,14 @@ class GroupEncoder:
         return self._tail_weights[m]
 
     def close(self) -> None:
-        self._pool.shutdown()
+        if self._pool:
+            self._pool.shutdown()
+
+
+def default_threads(frame_pixels: int) -> int:
+    """Threads for the masked sum: only for large frames with a core to spare."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cores) if frame_pixels >= GroupEncoder.THREAD_MIN_PIXELS and cores > 1 else 1
 
 
 def pad_group(frames: np.ndarray, B: int) -> np.ndarray:
