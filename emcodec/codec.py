@@ -86,7 +86,7 @@ def compress(
     progress: Progress | None = None,
 ) -> CompressResult:
     """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file."""
-    from .stacks import open_stack
+    from .stacks import open_stack, release_pages
 
     check_B(B)
     if not 1 <= level <= 22:
@@ -96,7 +96,7 @@ def compress(
     with open_stack(source) as reader:
         info = reader.info
         header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, _source_metadata(info))
-        encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype)
+        encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype, release=release_pages)
 
         def write(f: BinaryIO) -> tuple[int, int]:
             # With cores to spare, group g is compressed on a second thread while g+1 is summed.

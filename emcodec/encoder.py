@@ -48,10 +48,20 @@ class GroupEncoder:
     BAND_PIXELS = 1 << 15  # rows per band * width: B such rows fit in a core's L2 cache
     THREAD_MIN_PIXELS = 1 << 20  # frames smaller than this are summed in the calling thread
 
-    def __init__(self, B: int, seed: int, height: int, width: int, dtype, threads: int | None = None):
+    MAX_MASK_BYTES = 1 << 28  # larger mask sets are kept bit-packed and unpacked per band
+
+    def __init__(self, B: int, seed: int, height: int, width: int, dtype, threads: int | None = None,
+                 release=None):
         self.B = check_B(B)
         self.acc_dtype = np.dtype(ACCUMULATORS[np.dtype(dtype).name])
         self.masks = make_masks(seed, B, 0, 0, height, width)
+        self._packed = B * height * width > self.MAX_MASK_BYTES
+        if self._packed:
+            self.masks = np.packbits(self.masks, axis=-1)
+        self.shape = (height, width)
+        # called with each frame's rows once they are summed: lets a memory-mapped input
+        # give its pages back, so a group of 64 large frames is never resident at once
+        self._release = release
         rows = max(1, self.BAND_PIXELS // width)
         self._bands = [(r, min(height, r + rows)) for r in range(0, height, rows)]
         if threads is None:
@@ -70,7 +80,7 @@ class GroupEncoder:
         m = len(frames)
         if not 1 <= m <= self.B:
             raise ValueError(f"a group holds 1..{self.B} frames, got {m}")
-        y = np.empty(self.masks.shape[1:], dtype=self.acc_dtype)
+        y = np.empty(self.shape, dtype=self.acc_dtype)
         tail = self._tail_weight(m) if m < self.B else None
         work = lambda band: self._band(frames, y, tail, *band)  # noqa: E731
         parts = list(self._pool.map(work, self._bands)) if self._pool else [work(b) for b in self._bands]
@@ -85,17 +95,27 @@ class GroupEncoder:
         acc = np.zeros((r1 - r0, y.shape[1]), dtype=acc_dtype)
         tmp = np.empty_like(acc)
         for k in range(len(frames)):
-            np.multiply(rows[k], self.masks[k, r0:r1], out=tmp)
+            np.multiply(rows[k], self._mask(k, r0, r1), out=tmp)
             acc += tmp
         if tail is not None:
             np.multiply(rows[-1], tail[r0:r1], out=tmp, casting="unsafe")
             acc += tmp
         y[r0:r1] = acc
+        if self._release is not None:
+            for k in range(len(frames)):
+                self._release(rows[k])
         return lo, hi
+
+    def _mask(self, k: int, r0: int, r1: int) -> np.ndarray:
+        if not self._packed:
+            return self.masks[k, r0:r1]
+        return np.unpackbits(self.masks[k, r0:r1], axis=-1, count=self.shape[1]).view(bool)
 
     def _tail_weight(self, m: int) -> np.ndarray:
         if m not in self._tail_weights:
-            self._tail_weights[m] = self.masks[m:].sum(axis=0, dtype=self.acc_dtype)
+            self._tail_weights[m] = sum(
+                (self._mask(k, 0, self.shape[0]) for k in range(m, self.B)), np.zeros((), self.acc_dtype)
+            )
         return self._tail_weights[m]
 
     def close(self) -> None:

@@ -183,7 +183,7 @@ class StackReader:
             chunk, is_view = self._get(a, min(a + n, stop))
             yield chunk
             if is_view:
-                _drop_pages(chunk)
+                release_pages(chunk)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         start, stop = self._range(start, stop)
@@ -211,7 +211,7 @@ def _advise_sequential(mm: np.memmap) -> None:
             pass
 
 
-def _drop_pages(view: np.ndarray) -> None:
+def release_pages(view: np.ndarray) -> None:
     """Unmap the pages of a chunk once it has been used.
 
     Mapped file pages count as the process's resident memory; dropping them as the movie

@@ -37,3 +37,16 @@ def test_B_range():
         with pytest.raises(EmcodecError):
             check_B(bad)
     assert check_B(2) == 2 and check_B(64) == 64
+
+
+def test_bit_packed_masks_and_page_release(monkeypatch):
+    monkeypatch.setattr(GroupEncoder, "MAX_MASK_BYTES", 100)  # force the bit-packed path
+    released = []
+    x = np.random.default_rng(2).integers(0, 1000, (6, 33, 70)).astype(np.uint16)
+    enc = GroupEncoder(8, 9, 33, 70, "uint16", threads=1, release=released.append)
+    assert enc._packed and enc.masks.dtype == np.uint8
+    y, _, _ = enc.encode(x)
+    expected = (pad_group(x, 8).astype(np.int64) * make_masks(9, 8, 0, 0, 33, 70)).sum(axis=0)
+    np.testing.assert_array_equal(y, expected)
+    # every row of every frame was handed back once it had been summed
+    assert sum(r.shape[0] for r in released) == 6 * 33
