@@ -7,7 +7,7 @@ under its name; the temporary file sits in the target's directory so the rename 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterable
 
@@ -24,46 +24,46 @@ def check_target(target, *, force: bool, inputs: Iterable = ()) -> Path:
         if not target.exists() and target.resolve() == src.resolve():
             raise OutputError(f"{target}: refusing to overwrite the input file")
     if target.is_dir():
-        raise OutputError(f"{target}: is a directory")
-    if target.exists() and not force:
-        raise OutputError(f"{target}: already exists (use --force to overwrite)")
-    parent = target.parent if str(target.parent) else Path(".")
+        raise OutputError(f"'{target}' is a directory")
+    if os.path.lexists(target) and not force:
+        raise OutputError(f"'{target}' exists; use --force to overwrite")
+    parent = target.resolve().parent
     if not parent.is_dir():
-        raise OutputError(f"{target}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{target}: directory {parent} is not writable")
+        raise OutputError(f"cannot write '{target}': directory '{parent}' does not exist")
     return target
 
 
 def temporary_path(target) -> Path:
-    """A fresh, hidden name beside `target` for the file being written."""
+    """A fresh, hidden `.name.<hex>.part` beside `target`, created exclusively."""
     target = Path(target)
+    parent = target.resolve().parent
+    temp = parent / f".{target.name}.{secrets.token_hex(4)}.part"
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
+        # O_EXCL: never clobber someone else's file; 0o666 lets the umask decide permissions
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
-        raise OutputError(f"{target}: cannot write in {target.parent} ({exc.strerror})") from None
-    os.close(fd)
-    return Path(name)
+        raise OutputError(f"cannot write to directory '{parent}': {exc.strerror}") from None
+    return temp
 
 
-def commit(temp: Path, target, *, force: bool) -> None:
-    """Move a finished temporary file onto its target."""
-    target = Path(target)
-    if target.exists() and not force:
-        temp.unlink(missing_ok=True)
-        raise OutputError(f"{target}: already exists (use --force to overwrite)")
+def commit(temp, target, *, force: bool) -> None:
+    """Move a finished temporary file onto its target (the temporary is removed on failure)."""
+    temp, target = Path(temp), Path(target)
     try:
-        os.chmod(temp, 0o666 & ~_umask())
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename is only atomic across a crash if the data are on disk
+        finally:
+            os.close(fd)
+        if not force and os.path.lexists(target):
+            raise OutputError(f"'{target}' exists; use --force to overwrite")
         os.replace(temp, target)
+    except OutputError:
+        temp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise OutputError(f"{target}: cannot be written ({exc.strerror})") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        raise OutputError(f"cannot write '{target}': {exc.strerror}") from None
 
 
 class AtomicFile:

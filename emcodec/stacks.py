@@ -17,7 +17,6 @@ import math
 import mmap
 import os
 import re
-import secrets
 import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from . import atomic
 from .errors import InputError, OutputError
 
 __all__ = [
@@ -604,14 +604,7 @@ class StackWriter:
             raise ValueError("no frames were written")
         try:
             self._finish()
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)  # the rename is only atomic across a crash if the data are on disk
-            finally:
-                os.close(fd)
-            if not self.force and os.path.lexists(self.target):
-                raise OutputError(f"'{self.target}' exists; use --force to overwrite")
-            os.replace(self.tmp, self.target)
+            atomic.commit(self.tmp, self.target, force=self.force)
         except OutputError:
             self.abort()
             raise
@@ -893,21 +886,8 @@ def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
         if not all(math.isfinite(v) and v > 0 for v in pixel_size):
             raise ValueError(f"pixel size must be positive, got {pixel_size}")
 
-    if os.path.isdir(target):
-        raise OutputError(f"'{target}' is a directory")
-    if os.path.lexists(target) and not force:
-        raise OutputError(f"'{target}' exists; use --force to overwrite")
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise OutputError(f"cannot write '{target}': directory '{directory}' does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(4)}.part")
-    try:
-        # O_EXCL: never clobber someone else's file; 0o666 lets the umask decide permissions
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as e:
-        raise OutputError(
-            f"cannot write to directory '{directory}': {e.strerror or _one_line(e)}"
-        ) from None
+    atomic.check_target(target, force=force)
+    tmp = os.fspath(atomic.temporary_path(target))
 
     kw = dict(height=int(height), width=int(width), dtype=dtype, n_frames=n_frames, force=force,
               pixel_size=pixel_size, description=description or "", labels=labels)
