@@ -61,7 +61,7 @@ def _groups_of(chunks: Iterator[np.ndarray], B: int) -> Iterator[np.ndarray]:
             yield block[:B]
             pending, have = ([block[B:]], have - B) if have > B else ([], 0)
     if have:
-        yield np.concatenate(pending, axis=0)
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending, axis=0)
 
 
 def _source_metadata(info) -> dict:

@@ -54,10 +54,12 @@ class GroupEncoder:
                  release=None):
         self.B = check_B(B)
         self.acc_dtype = np.dtype(ACCUMULATORS[np.dtype(dtype).name])
-        self.masks = make_masks(seed, B, 0, 0, height, width)
         self._packed = B * height * width > self.MAX_MASK_BYTES
-        if self._packed:
-            self.masks = np.packbits(self.masks, axis=-1)
+        if self._packed:  # one frame's masks unpacked at a time, even while making them
+            self.masks = np.stack([np.packbits(make_masks(seed, 1, 0, 0, height, width, first=k)[0], axis=-1)
+                                   for k in range(B)])
+        else:
+            self.masks = make_masks(seed, B, 0, 0, height, width)
         self.shape = (height, width)
         # called with each frame's rows once they are summed: lets a memory-mapped input
         # give its pages back, so a group of 64 large frames is never resident at once

@@ -48,13 +48,14 @@ def make_masks(
     x0: int = 0,
     height: int = 1,
     width: int = 1,
+    first: int = 0,
 ) -> np.ndarray:
-    """Masks for frames k = 0..n_frames-1 over the tile [y0:y0+height, x0:x0+width].
+    """Masks for frames k = first..first+n_frames-1 over the tile [y0:y0+height, x0:x0+width].
 
     Returns a bool array of shape (n_frames, height, width), made one frame at a time so
     that the temporaries stay at one tile's size.
     """
-    if not 0 < n_frames <= MAX_K:
+    if not (0 < n_frames and 0 <= first and first + n_frames <= MAX_K):
         raise ValueError(f"number of mask frames out of range: {n_frames}")
     if y0 < 0 or x0 < 0 or height < 1 or width < 1 or y0 + height > MAX_COORD or x0 + width > MAX_COORD:
         raise ValueError("tile lies outside the 2**20 x 2**20 mask plane")
@@ -63,10 +64,10 @@ def make_masks(
     words = rows | np.arange(w0, w1 + 1, dtype=np.uint64)[None, :]
     lo = x0 - (w0 << 6)
     out = np.empty((n_frames, height, width), dtype=bool)
-    for k in range(n_frames):
-        z = splitmix64(seed, words | np.uint64(k << 40)).astype("<u8")
+    for i in range(n_frames):
+        z = splitmix64(seed, words | np.uint64((first + i) << 40)).astype("<u8")
         bits = np.unpackbits(z.view(np.uint8), axis=1, bitorder="little")
-        out[k] = bits[:, lo : lo + width]
+        out[i] = bits[:, lo : lo + width]
     return out
 
 

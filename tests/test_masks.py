@@ -63,3 +63,9 @@ def test_out_of_range_rejected():
         make_masks(0, 0, 0, 0, 4, 4)
     with pytest.raises(ValueError):
         make_masks(0, 2, (1 << 20) - 1, 0, 2, 2)
+
+
+def test_frames_can_be_made_one_at_a_time():
+    full = make_masks(8, 5, 3, 60, 7, 9)
+    for k in range(5):
+        np.testing.assert_array_equal(make_masks(8, 1, 3, 60, 7, 9, first=k)[0], full[k])
