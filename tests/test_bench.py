@@ -223,7 +223,7 @@ def test_cli_json_and_plot(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["benchmark", str(src), "-B", "3", "--json", str(out), "--quiet"]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "exists; use --force" in capsys.readouterr().err
     assert main(["benchmark", str(src), "--vs", "gif"]) == 1
     err = capsys.readouterr().err
     assert "unknown baseline" in err and "Traceback" not in err
