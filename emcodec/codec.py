@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .atomic import AtomicFile, check_target
 from .container import FORMAT_VERSION, MASK_SCHEME, Header, TcsReader, TcsWriter
-from .encoder import DEFAULT_B, GroupEncoder, check_B, default_threads
+from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core
 from .errors import ContainerError, EmcodecError, InputError, OutputError
 from .masks import DENSITY
 
@@ -102,7 +102,7 @@ def compress(
             # With cores to spare, group g is compressed on a second thread while g+1 is summed.
             writer = TcsWriter(f, header, level)
             vmin, vmax, n = np.inf, -np.inf, 0
-            packer = ThreadPoolExecutor(1) if default_threads(info.height * info.width) > 1 else None
+            packer = ThreadPoolExecutor(1) if spare_core(info.height * info.width) else None
             pending = None
             try:
                 for frames in _groups_of(reader.iter_chunks(B), B):

@@ -40,17 +40,18 @@ class GroupEncoder:
     """Turns groups of up to B frames into measurements with one file's masks.
 
     Work goes band by band (a few rows of all B frames at once) so the accumulator and
-    the frames' rows stay in cache. Large frames on machines with cores to spare share the
-    bands among threads (numpy releases the GIL); elsewhere handing work around costs more
-    CPU than it saves, so the calling thread does it all.
+    the frames' rows stay in cache. The sum is bound by memory traffic, so by default the
+    calling thread does it all: measured on 2048x2048 uint16, a second thread made it
+    slower (benchmarks/encoder_speed.py); the spare core packs the previous group instead.
     """
 
     BAND_PIXELS = 1 << 15  # rows per band * width: B such rows fit in a core's L2 cache
-    THREAD_MIN_PIXELS = 1 << 20  # frames smaller than this are summed in the calling thread
+    THREAD_MIN_PIXELS = 1 << 20  # smaller frames are packed in the calling thread too
 
     MAX_MASK_BYTES = 1 << 28  # larger mask sets are kept bit-packed and unpacked per band
+    RELEASE_BAND_BYTES = 1 << 28  # groups larger than this give their input pages back per band
 
-    def __init__(self, B: int, seed: int, height: int, width: int, dtype, threads: int | None = None,
+    def __init__(self, B: int, seed: int, height: int, width: int, dtype, threads: int = 1,
                  release=None):
         self.B = check_B(B)
         self.acc_dtype = np.dtype(ACCUMULATORS[np.dtype(dtype).name])
@@ -62,12 +63,13 @@ class GroupEncoder:
             self.masks = make_masks(seed, B, 0, 0, height, width)
         self.shape = (height, width)
         # called with each frame's rows once they are summed: lets a memory-mapped input
-        # give its pages back, so a group of 64 large frames is never resident at once
-        self._release = release
+        # give its pages back, so a group of 64 large frames is never resident at once.
+        # Smaller groups skip it (it costs a system call per band; the reader releases
+        # the whole group afterwards).
+        big = B * height * width * np.dtype(dtype).itemsize > self.RELEASE_BAND_BYTES
+        self._release = release if big else None
         rows = max(1, self.BAND_PIXELS // width)
         self._bands = [(r, min(height, r + rows)) for r in range(0, height, rows)]
-        if threads is None:
-            threads = default_threads(height * width)
         self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
         # Counts that cannot overflow 16 bits are summed in 16 bits: half the memory traffic.
         self._narrow = np.dtype(np.uint16) if self.acc_dtype == np.uint32 else None
@@ -82,19 +84,32 @@ class GroupEncoder:
         m = len(frames)
         if not 1 <= m <= self.B:
             raise ValueError(f"a group holds 1..{self.B} frames, got {m}")
-        y = np.empty(self.shape, dtype=self.acc_dtype)
         tail = self._tail_weight(m) if m < self.B else None
-        work = lambda band: self._band(frames, y, tail, *band)  # noqa: E731
-        parts = list(self._pool.map(work, self._bands)) if self._pool else [work(b) for b in self._bands]
+        work = lambda band: self._band(frames, tail, *band)  # noqa: E731
+        if self._pool:
+            y = np.empty(self.shape, dtype=self.acc_dtype)
+            parts = list(self._pool.map(work, self._bands))
+            for (r0, r1), (_, _, acc) in zip(self._bands, parts):
+                y[r0:r1] = acc
+        else:
+            # 16-bit sums stay 16-bit (half the bytes to pack) until a band needs more
+            y = np.empty(self.shape, dtype=self._narrow or self.acc_dtype)
+            parts = []
+            for r0, r1 in self._bands:
+                lo, hi, acc = work((r0, r1))
+                if acc.dtype.itemsize > y.dtype.itemsize:
+                    y = y.astype(self.acc_dtype)
+                y[r0:r1] = acc
+                parts.append((lo, hi, None))
         return y, float(min(p[0] for p in parts)), float(max(p[1] for p in parts))
 
-    def _band(self, frames, y, tail, r0, r1):
+    def _band(self, frames, tail, r0, r1):
         rows = frames[:, r0:r1]
         lo, hi = rows.min(), rows.max()
         acc_dtype = self.acc_dtype
         if self._narrow is not None and int(hi) * self.B <= np.iinfo(self._narrow).max:
             acc_dtype = self._narrow
-        acc = np.zeros((r1 - r0, y.shape[1]), dtype=acc_dtype)
+        acc = np.zeros((r1 - r0, self.shape[1]), dtype=acc_dtype)
         tmp = np.empty_like(acc)
         for k in range(len(frames)):
             np.multiply(rows[k], self._mask(k, r0, r1), out=tmp)
@@ -102,11 +117,10 @@ class GroupEncoder:
         if tail is not None:
             np.multiply(rows[-1], tail[r0:r1], out=tmp, casting="unsafe")
             acc += tmp
-        y[r0:r1] = acc
         if self._release is not None:
             for k in range(len(frames)):
                 self._release(rows[k])
-        return lo, hi
+        return lo, hi, acc
 
     def _mask(self, k: int, r0: int, r1: int) -> np.ndarray:
         if not self._packed:
@@ -125,10 +139,10 @@ class GroupEncoder:
             self._pool.shutdown()
 
 
-def default_threads(frame_pixels: int) -> int:
-    """Threads for the masked sum: only for large frames with a core to spare."""
+def spare_core(frame_pixels: int) -> bool:
+    """Whether packing a group on a second thread pays: large frames and a core to spare."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(4, cores) if frame_pixels >= GroupEncoder.THREAD_MIN_PIXELS and cores > 1 else 1
+    return frame_pixels >= GroupEncoder.THREAD_MIN_PIXELS and cores > 1
 
 
 def pad_group(frames: np.ndarray, B: int) -> np.ndarray:
