@@ -101,9 +101,11 @@ def compress(movie, B, output, seed, level, force, quiet):
               help="Decoder: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
 @click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="CPU threads (0: the cores other programs leave idle).  [default: 0]")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never the input).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs, output, method, frames, device, force, quiet):
+def decompress(tcs, output, method, frames, device, threads, force, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
@@ -121,7 +123,8 @@ def decompress(tcs, output, method, frames, device, force, quiet):
 
         total = tcs_info(tcs)["frames"]
     with progress_bar(total, "decode", quiet) as advance:
-        target = run(tcs, output, method=method, frames=frames, device=device, force=force, progress=advance,
+        target = run(tcs, output, method=method, frames=frames, device=device, threads=threads, force=force,
+                     progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
 

@@ -274,6 +274,7 @@ def decompress(
     method: str = DEFAULT_METHOD,
     frames: str | None = None,
     device: str = "auto",
+    threads: int | None = None,
     force: bool = False,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
@@ -298,9 +299,11 @@ def decompress(
         group_range = range(start // h.B, (stop - 1) // h.B + 1)
         reader.verify(group_range)
         decoder = choose_decoder(method, h.B, warn)
-        from .decoders.base import decode_group, measurement_residual, resolve_device
+        from .decoders.base import decode_group, measurement_residual, resolve_device, set_cpu_threads
 
         device = resolve_device(device)
+        if device.type == "cpu":
+            threads = set_cpu_threads(threads)
         labels = [
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",
@@ -333,6 +336,7 @@ def decompress(
             "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
             "weights": getattr(decoder, "entry", {}).get("sha256"),
             "frames": [start, stop], "device": str(device),
+            **({"cpu_threads": threads} if device.type == "cpu" else {}),
             "residual": "RMS(sum_k C_k x_k - Y) / RMS(Y) per group; noise keeps it above 0",
             "groups": groups,
         }

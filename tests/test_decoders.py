@@ -208,3 +208,26 @@ def test_tv_divergence_is_minus_the_adjoint_of_the_gradient():
     p[0][..., :, -1], p[1][..., -1, :], p[2][:, -1] = 0, 0, 0
     lhs = sum((gi * pi).sum() for gi, pi in zip(grads, p))
     assert torch.isclose(lhs, -(u * _div(p, 0.7)).sum())
+
+
+def test_cpu_threads_leave_busy_cores_alone(monkeypatch):
+    import builtins
+    import io
+
+    from emcodec.decoders import base
+
+    monkeypatch.setattr(base.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(base.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    # /proc/stat read twice: 400 ticks pass, 100 of them idle -> one core free
+    lines = iter(["cpu  0 0 0 0 0 0 0\n", "cpu  300 0 0 80 20 0 0\n"])
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: io.StringIO(next(lines)) if f == "/proc/stat" else real_open(f, *a, **k))
+    assert base.idle_cores(sample_s=0) == 1
+    lines = iter(["cpu  0 0 0 0 0 0 0\n", "cpu  0 0 0 400 0 0 0\n"])
+    assert base.idle_cores(sample_s=0) == 4
+    monkeypatch.setattr(builtins, "open", real_open)
+    n = torch.get_num_threads()
+    try:
+        assert base.set_cpu_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(n)

@@ -39,18 +39,19 @@ def decode(args, capsys):
 def test_tcsdl_decodes_with_verified_weights(tiny_weights, movie, tmp_path, capsys):
     assert main(["compress", str(movie), "-B", "4", "--seed", "12345", "-q"]) == 0
     out = tmp_path / "a.tif"
-    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q"], capsys)
+    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1"], capsys)
     assert code == 0, err
     assert "warning" not in err
     sha = json.loads((tiny_weights / "manifest.json").read_text())["weights"]["4"]["sha256"]
     assert f"sha256={sha}" in read_description(out)
     report = json.loads((tmp_path / "a.tif.emcodec.json").read_text())
     assert report["method"] == "tcsdl" and report["weights"] == sha and report["seed"] == 12345
+    assert report["device"] == "cpu" and report["cpu_threads"] == 1
     assert [g["frames"] for g in report["groups"]] == [[0, 4], [4, 8], [8, 9]]
     assert all(g["residual"] > 0 for g in report["groups"])
-    # same input, same device: the same output
+    # same input, same device and threads: the same output
     again = tmp_path / "b.tif"
-    assert decode(["decompress", movie.with_suffix(".tcs"), "-o", again, "-q"], capsys)[0] == 0
+    assert decode(["decompress", movie.with_suffix(".tcs"), "-o", again, "-q", "--threads", "1"], capsys)[0] == 0
     np.testing.assert_array_equal(tifffile.imread(out), tifffile.imread(again))
 
 
@@ -68,7 +69,7 @@ def test_tampered_weights_are_refused(tiny_weights, movie, tmp_path, capsys):
 def test_B_without_weights_falls_back_to_gap_tv(tiny_weights, movie, tmp_path, capsys):
     main(["compress", str(movie), "-B", "3", "-q"])
     out = tmp_path / "c.tif"
-    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q"], capsys)
+    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1"], capsys)
     assert code == 0
     assert err.strip() == "warning: no tcsdl weights for B=3; decoding with gap-tv instead"
     assert json.loads((tmp_path / "c.tif.emcodec.json").read_text())["method"] == "gap-tv"
