@@ -46,27 +46,21 @@ def run_one(movie: Movie, config: Config, out: Path, tag: str) -> str:
 
 def profile_encoder(reps: int = 40) -> str:
     """Where emcodec's encoder CPU goes on the sample (40 x 256 x 256 uint16), beside JPEG at the
-    qualities matched in the tables, and what a single-threaded encoder would cost.
-
-    The "serial" columns are prototypes for the proposal in docs/BENCHMARKS.md (same sums and
-    container, no thread pools; "+ narrow" accumulates in uint16 when B * group max < 65536).
-    They leave out the short-group padding, which this 40-frame movie needs only at B = 30.
-    """
-    import functools
+    qualities matched in the tables."""
     import io
     import tempfile
 
     import imagecodecs
 
     import emcodec.codec as cc
-    from emcodec.container import Header, TcsWriter, pack_measurement
+    from emcodec.container import pack_measurement
     from emcodec.encoder import GroupEncoder
     from emcodec.masks import make_masks
     from emcodec.simulate import sample_movie
     from emcodec.stacks import create_stack, open_stack
 
     _, noisy = sample_movie()
-    n = len(noisy)
+    n, h, w = noisy.shape
 
     def cpu(fn):
         fn()  # warm: first-call imports and allocations are start-up, not encoding
@@ -75,41 +69,15 @@ def profile_encoder(reps: int = 40) -> str:
             fn()
         return 1e3 * (time.process_time() - t0) / reps / n
 
-    def serial(path, B, narrow):
-        with open_stack(path) as reader:
-            info = reader.info
-            masks = make_masks(0, B, 0, 0, info.height, info.width)
-            writer = TcsWriter(io.BytesIO(), Header(B, 0, info.height, info.width, info.dtype.name, 0.5, {}), 1)
-            count = 0
-            for frames in cc._groups_of(reader.iter_chunks(B), B):
-                acc_t = np.uint16 if narrow and int(frames.max()) * B < 65536 else np.uint32
-                acc = np.zeros(frames.shape[1:], acc_t)
-                tmp = np.empty_like(acc)
-                for k in range(len(frames)):
-                    np.multiply(frames[k], masks[k], out=tmp, casting="unsafe")
-                    acc += tmp
-                writer.write_group(acc, len(frames))
-                count += len(frames)
-            return writer.close(count, 0.0, 1.0)
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "movie.tif")
-        with create_stack(path, height=noisy.shape[1], width=noisy.shape[2], dtype=noisy.dtype, n_frames=n,
-                          pixel_size=None) as w:
-            w.write(noisy)
+        with create_stack(path, height=h, width=w, dtype=noisy.dtype, n_frames=n, pixel_size=None) as out:
+            out.write(noisy)
         u8 = bl.Jpeg8().scale_for(noisy).encode(noisy)
         for B, q in ((10, 30), (20, 14), (30, 15)):
             full = cpu(lambda: cc.compress(path, io.BytesIO(), B=B))
-            original = cc.GroupEncoder
-            cc.GroupEncoder = functools.partial(GroupEncoder, threads=1)
-            try:
-                one = cpu(lambda: cc.compress(path, io.BytesIO(), B=B))
-            finally:
-                cc.GroupEncoder = original
-            ser = cpu(lambda: serial(path, B, False))
-            narrow = cpu(lambda: serial(path, B, True))
-            masks = cpu(lambda: make_masks(0, B, 0, 0, noisy.shape[1], noisy.shape[2]))
+            masks = cpu(lambda: make_masks(0, B, 0, 0, h, w))
 
             def read():
                 with open_stack(path) as reader:
@@ -117,18 +85,17 @@ def profile_encoder(reps: int = 40) -> str:
                         pass
 
             rd = cpu(read)
-            enc = GroupEncoder(B, 0, noisy.shape[1], noisy.shape[2], noisy.dtype, threads=1)
+            enc = GroupEncoder(B, 0, h, w, noisy.dtype)
+            sums = cpu(lambda: [enc.encode(noisy[g : g + B]) for g in range(0, n, B)])
             ys = [enc.encode(noisy[g : g + B])[0] for g in range(0, n, B)]
-            if hasattr(enc, "close"):
-                enc.close()
             pack = cpu(lambda: [pack_measurement(y, 1) for y in ys])
             jpeg = cpu(lambda: [imagecodecs.jpeg8_encode(f, level=q) for f in u8])
-            rows.append((B, q, full, one, ser, narrow, masks, rd, pack, jpeg))
-    out = ("| B | compress() | compress(), encoder pool of 1 | serial prototype | serial + narrow accumulator "
-           "| masks | TIFF open + read | zstd pack | JPEG (quality) |\n|" + "---|" * 9 + "\n")
+            rows.append((B, q, full, masks, rd, sums, pack, jpeg))
+    out = ("| B | compress() | masks | TIFF open + read | masked sums | zstd pack | JPEG (quality) | compress / JPEG |\n|"
+           + "---|" * 8 + "\n")
     for B, q, *v in rows:
-        out += f"| {B} | " + " | ".join(f"{x:.3f}" for x in v[:-1]) + f" | {v[-1]:.3f} ({q}) |\n"
-    return "CPU ms per frame, " + f"{n} frames of {noisy.shape[1]}x{noisy.shape[2]} {noisy.dtype}:\n\n" + out
+        out += f"| {B} | " + " | ".join(f"{x:.3f}" for x in v[:-1]) + f" | {v[-1]:.3f} ({q}) | {v[0] / v[-1]:.2f}x |\n"
+    return "CPU ms per frame, " + f"{n} frames of {h}x{w} {noisy.dtype}:\n\n" + out
 
 
 def main(argv=None) -> int:

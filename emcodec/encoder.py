@@ -85,6 +85,8 @@ class GroupEncoder:
         if not 1 <= m <= self.B:
             raise ValueError(f"a group holds 1..{self.B} frames, got {m}")
         tail = self._tail_weight(m) if m < self.B else None
+        if isinstance(frames, np.memmap):  # plain views: slicing a memmap subclass costs more than the sums
+            frames = frames.view(np.ndarray)
         work = lambda band: self._band(frames, tail, *band)  # noqa: E731
         if self._pool:
             y = np.empty(self.shape, dtype=self.acc_dtype)
@@ -129,9 +131,13 @@ class GroupEncoder:
 
     def _tail_weight(self, m: int) -> np.ndarray:
         if m not in self._tail_weights:
-            self._tail_weights[m] = sum(
-                (self._mask(k, 0, self.shape[0]) for k in range(m, self.B)), np.zeros((), self.acc_dtype)
-            )
+            if self._packed:
+                w = np.zeros(self.shape, self.acc_dtype)
+                for k in range(m, self.B):
+                    w += self._mask(k, 0, self.shape[0])
+            else:
+                w = self.masks[m:].sum(axis=0, dtype=self.acc_dtype)
+            self._tail_weights[m] = w
         return self._tail_weights[m]
 
     def close(self) -> None:
