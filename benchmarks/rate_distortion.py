@@ -7,7 +7,7 @@ one PNG per movie into --out and prints Markdown tables. A missing STILLS folder
 
     python benchmarks/rate_distortion.py --out bench-results
     python benchmarks/rate_distortion.py --stills ../shared/data/real-stills --vs all --out bench-results
-    python benchmarks/rate_distortion.py --skip-sample --doses 20 --still-frames 20   # quicker
+    python benchmarks/rate_distortion.py --skip-sample --sims '' --doses 20 --still-frames 20   # quicker
     python benchmarks/rate_distortion.py --profile-encoder      # where the encoder's CPU goes
 """
 
@@ -24,6 +24,7 @@ from emcodec.bench import baselines as bl
 from emcodec.bench.report import markdown_tables, print_report, write_json, write_plot
 from emcodec.bench.run import Config, Movie, load_movie, run_benchmark
 from emcodec.bench.stills import list_stills, movie_from_still
+from emcodec.simulate import simulate_movie
 
 DEFAULT_STILL = "10_dso_8nm_none_none.png"
 
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sample-frames", type=int, default=40, help="frames of the built-in sample (it has 40)")
     ap.add_argument("--sample-crop", type=int, default=256)
     ap.add_argument("--skip-sample", action="store_true")
+    ap.add_argument("--sims", default="atomic:10",
+                    help="extra held-out simulator movies KIND:DOSE, comma-separated ('' for none); "
+                         "seeds from 2000000100, which training never uses")
     ap.add_argument("--stills", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real-stills"),
                     help="folder of real EM stills (skipped if absent)")
     ap.add_argument("--still", default=DEFAULT_STILL, help="which still to animate")
@@ -131,6 +135,15 @@ def main(argv=None) -> int:
     if not args.skip_sample:
         movie = load_movie(None, n_frames=args.sample_frames, crop=args.sample_crop)
         sections.append(run_one(movie, config, out, "sample"))
+    for i, spec in enumerate(x for x in args.sims.split(",") if x.strip()):
+        kind, dose = spec.split(":")
+        seed = 2_000_000_100 + i
+        clean, noisy = simulate_movie(args.sample_frames, args.sample_crop, args.sample_crop, seed=seed,
+                                      dose=float(dose), kind=kind.strip())
+        movie = Movie(noisy, np.ascontiguousarray(clean, dtype=np.float32), "clean",
+                      f"noise-free frames of simulator movie {kind} seed {seed}",
+                      f"simulated {kind} movie, seed {seed} (held out), dose {float(dose):g}")
+        sections.append(run_one(movie, config, out, f"sim-{kind.strip()}-dose{float(dose):g}"))
     stills = {p.name: p for p in list_stills(args.stills)}
     if not stills:
         print(f"stills folder {args.stills} not found or empty: skipping the real-still movies", file=sys.stderr)
