@@ -10,6 +10,7 @@ memory is its own. Prints a Markdown table for docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -49,13 +50,14 @@ def main() -> None:
     ap.add_argument("-B", type=int, default=10)
     ap.add_argument("--method", nargs="+", default=["tcsdl", "gap-tv"])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: decompress's default, the idle cores)")
     args = ap.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="emcodec-decode-"))
     try:
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, device {args.device}\n")
-        print("| method | frame size | B | seconds per frame (wall) | CPU seconds per frame | peak RSS (MB) |")
-        print("|---|---|---|---|---|---|")
+        print("| method | frame size | B | CPU threads | seconds per frame (wall) | CPU seconds per frame | peak RSS (MB) |")
+        print("|---|---|---|---|---|---|---|")
         for size in args.size:
             movie = scratch / f"m{size}.tif"
             make_movie(movie, size, args.B)
@@ -65,9 +67,11 @@ def main() -> None:
             for method in args.method:
                 out = scratch / f"d{size}-{method}.tif"
                 wall, cpu_s, rss = run(emcodec + ["decompress", str(tcs), "-o", str(out), "--method", method,
-                                                  "--device", args.device, "--force", "-q"])
-                print(f"| {method} | {size}x{size} | {args.B} | {wall / args.B:.2f} | {cpu_s / args.B:.2f} | {rss / 1e6:.0f} |",
-                      flush=True)
+                                                  "--device", args.device, "--threads", str(args.threads),
+                                                  "--force", "-q"])
+                sidecar = json.loads(out.with_name(out.name + ".emcodec.json").read_text())
+                print(f"| {sidecar['method']} | {size}x{size} | {args.B} | {sidecar.get('cpu_threads', '-')} | "
+                      f"{wall / args.B:.2f} | {cpu_s / args.B:.2f} | {rss / 1e6:.0f} |", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
