@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,27 @@ def test_load_model_checks_sha256(tmp_path):
     (tmp_path / "w" / "tcsdl-b4.pt").write_bytes(b"not weights")
     with pytest.raises(WeightsError):
         load_model(4, tmp_path / "w")
+
+
+def test_reproduce_replays_a_resumed_run_sitting_by_sitting(tmp_path):
+    from emcodec.model import manifest
+    from emcodec.training.reproduce import replay, replayed_init
+
+    w = tmp_path / "w"
+    first = _tiny(tmp_path, steps=3, out=str(tmp_path / "ck" / "b4"))
+    s1 = train(first, log=lambda s: None)
+    # the second sitting changes the schedule: a replay that ignored it would differ
+    train(dataclasses.replace(first, steps=6, lr=3e-3, export=str(w)), resume=True, log=lambda s: None)
+    entry = manifest(w)[4]
+    assert [(s["from_step"], s["to_step"], s["lr"]) for s in entry["sittings"]] == [(0, 3, 1e-3), (3, 6, 3e-3)]
+    assert s1["sittings"][0]["init"] == "" and entry["steps_done"] == 6
+
+    replay(4, entry, str(tmp_path / "re"), export=str(tmp_path / "w2"), log=lambda s: None)
+    shipped = torch.load(w / "tcsdl-b4.pt", weights_only=True)
+    again = torch.load(tmp_path / "w2" / "tcsdl-b4.pt", weights_only=True)
+    after_first = torch.load(tmp_path / "re" / "b4-s1" / "final.pt", weights_only=True)
+    for k in shipped:
+        assert torch.allclose(shipped[k], again[k], atol=1e-6), k
+    assert any(not torch.allclose(shipped[k], after_first[k]) for k in shipped)
+    assert replayed_init("checkpoints/b10-s1/final.pt", "out") == str(Path("out/b10-s1/final.pt"))
+    assert replayed_init("/data/mine.pt", "out") == "/data/mine.pt"

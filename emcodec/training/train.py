@@ -291,8 +291,12 @@ def _device(name: str) -> torch.device:
 # ---------------------------------------------------------------- the loop
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, log=print, progress=None) -> dict:
-    """Train (or resume) a run; returns a summary. Stops at cfg.steps or the time cap.
+def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None, log=print,
+          progress=None) -> dict:
+    """Train (or resume) a run; returns a summary. Stops at cfg.steps, `stop_at` or the time cap.
+
+    Each call is a sitting; the sittings (their step range, schedule and init) are kept in the
+    checkpoint and the manifest so that a run resumed with other settings can be replayed.
 
     `progress(step, steps, loss, val_psnr)` is called after every step (for a progress bar).
     """
@@ -305,12 +309,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print, progress=None) -
     ckpt_path = out / "checkpoint.pt"
     model = TCSDL(cfg.B, cfg.width, cfg.reproject).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    step, elapsed, history = 0, 0.0, []
-    if resume and ckpt_path.exists():
+    step, elapsed, history, sittings = 0, 0.0, [], []
+    resumed = resume and ckpt_path.exists()
+    if resumed:
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, elapsed, history = int(ck["step"]), float(ck["elapsed"]), json.loads(ck["history"])
+        sittings = json.loads(ck.get("sittings", "[]"))
         log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
     elif cfg.init:
         state = torch.load(cfg.init, map_location="cpu", weights_only=True)
@@ -322,16 +328,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print, progress=None) -
     user = UserMovies(cfg.data) if cfg.data else None
     val = validation_set(cfg)
 
+    sitting = {"from_step": step, "steps": cfg.steps, "minutes": cfg.minutes, "lr": cfg.lr,
+               "lr_min": cfg.lr_min, "warmup": cfg.warmup, "init": "" if resumed else cfg.init}
+    elapsed_before = elapsed
+
+    def sittings_so_far():
+        return sittings + [{**sitting, "to_step": step, "stopped_by_time_cap": capped,
+                            "duration_minutes": round((elapsed - elapsed_before) / 60, 2)}]
+
     def save_checkpoint():
         _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                       "elapsed": elapsed, "history": json.dumps(history),
+                      "sittings": json.dumps(sittings_so_far()),
                       "config": json.dumps(dataclasses.asdict(cfg))}, ckpt_path)
 
     start = time.monotonic() - elapsed
     last_ckpt = last_val = time.monotonic()
     run_loss, t_step = None, None
     capped = False
-    while step < cfg.steps:
+    last_step = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    while step < last_step:
         if cfg.minutes > 0 and time.monotonic() - start >= cfg.minutes * 60:
             capped = True
             break
@@ -381,13 +397,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print, progress=None) -
                "final_val_psnr_db": round(v, 3),
                "validation": {"clips": cfg.val_clips, "size": cfg.val_size, "doses": [1.0, 20.0, 100.0],
                               "seeds_from": VALIDATION_SEED},
-               "history": history}
+               "sittings": sittings_so_far(), "history": history}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"done: {step} steps, {elapsed / 60:.1f} min, validation PSNR {v:.2f} dB")
     if cfg.export:
         path = export_weights(model, cfg, cfg.export, {k: summary[k] for k in (
             "steps_done", "stopped_by_time_cap", "duration_minutes", "seconds_per_step", "where_trained",
-            "torch", "final_val_psnr_db", "validation")})
+            "torch", "final_val_psnr_db", "validation", "sittings")})
         log(f"exported {path}")
     return summary
 
