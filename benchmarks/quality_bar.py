@@ -3,8 +3,9 @@
     python benchmarks/rate_distortion.py --out bench-results    # writes bench-results/*.json
     python benchmarks/quality_bar.py bench-results               # prints the Markdown table
 
-Per movie and B: TCS-DL, GAP-TV and JPEG at matched bytes (PSNR dB / SSIM), AV1's best PSNR
-within the same budget, and TCS-DL's margins. The bar: TCS-DL at least 2 dB over JPEG and
+Per movie and B: TCS-DL, GAP-TV and JPEG at matched bytes (PSNR dB / SSIM), the best PSNR
+JPEG and AV1 reach with any setting within the same budget, and TCS-DL's margins (over the
+matched JPEG, as the issue defines the bar). The bar: TCS-DL at least 2 dB over JPEG and
 over GAP-TV at every B on every movie; AV1 is the distance still to go.
 """
 
@@ -28,6 +29,7 @@ def rows_of(report: dict) -> list[dict]:
         row = {"B": r["B"], "bytes": r["emcodec"]["bytes"], "bpp": r["emcodec"]["bpp"],
                "tcsdl": (m["tcsdl"]["psnr"], m["tcsdl"]["ssim"]), "gap-tv": (m["gap-tv"]["psnr"], m["gap-tv"]["ssim"]),
                "jpeg": (jpeg.get("psnr"), jpeg.get("ssim")),
+               "jpeg_best": (base.get("jpeg", {}).get("best_in_budget") or {}).get("psnr"),
                "av1_best": (av1.get("best_in_budget") or {}).get("psnr"),
                "av1_matched": (av1.get("matched") or {}).get("psnr")}
         out.append(row)
@@ -44,9 +46,10 @@ def fmt(pair) -> str:
 
 
 def table(reports: list[tuple[str, dict]]) -> str:
-    lines = ["| movie | B | bits/px | TCS-DL PSNR / SSIM | GAP-TV | JPEG (matched) | AV1 best within budget "
+    lines = ["| movie | B | bits/px | TCS-DL PSNR / SSIM | GAP-TV | JPEG (matched) | JPEG best within budget "
+             "| AV1 best within budget "
              "| TCS-DL - JPEG | TCS-DL - GAP-TV | TCS-DL - AV1 best | bar (+2 dB over both) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     held = total = 0
     for name, rep in reports:
         for r in rows_of(rep):
@@ -58,7 +61,7 @@ def table(reports: list[tuple[str, dict]]) -> str:
             held, total = held + ok, total + 1
             lines.append(
                 f"| {name} | {r['B']} | {r['bpp']:.3f} | {fmt(r['tcsdl'])} | {fmt(r['gap-tv'])} | {fmt(r['jpeg'])} "
-                f"| {num(r['av1_best'])} | {num(dj, True)} | {num(dg, True)} | {num(da, True)} "
+                f"| {num(r['jpeg_best'])} | {num(r['av1_best'])} | {num(dj, True)} | {num(dg, True)} | {num(da, True)} "
                 f"| {'holds' if ok else 'not met'} |")
     lines.append("")
     lines.append(f"Bar held in {held} of {total} rows.")
