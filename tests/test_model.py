@@ -192,3 +192,27 @@ def test_reproduce_replays_a_resumed_run_sitting_by_sitting(tmp_path):
     assert any(not torch.allclose(shipped[k], after_first[k]) for k in shipped)
     assert replayed_init("checkpoints/b10-s1/final.pt", "out") == str(Path("out/b10-s1/final.pt"))
     assert replayed_init("/data/mine.pt", "out") == "/data/mine.pt"
+
+
+def test_resume_with_a_longer_schedule_ramps_the_learning_rate(tmp_path):
+    from emcodec.training.train import rewarmed_lr
+
+    # geometric from the rate the run stopped at to the schedule's, then the schedule
+    assert rewarmed_lr(5e-4, 2e-5, 0, 4) == pytest.approx(2e-5 * 25 ** 0.25)
+    assert rewarmed_lr(5e-4, 2e-5, 3, 4) == pytest.approx(5e-4)
+    assert rewarmed_lr(5e-4, 2e-5, 9, 4) == 5e-4
+    assert rewarmed_lr(1e-4, 2e-4, 0, 4) == 1e-4  # never above the schedule
+    # sitting 1 ends its cosine near lr_min; sitting 2 stretches the schedule to 80 steps, whose
+    # rate at step 10 is 20x higher: one step later the optimizer is still near where it stopped
+    first = _tiny(tmp_path, steps=10, lr=1e-3, lr_min=2e-5, warmup=1)
+    train(first, log=lambda s: None)
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    stopped = ck["optimizer"]["param_groups"][0]["lr"]
+    assert stopped < 1e-4
+    summary = train(dataclasses.replace(first, steps=80, rewarm=20), resume=True, stop_at=11, log=lambda s: None)
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    used = ck["optimizer"]["param_groups"][0]["lr"]
+    scheduled = lr_at(dataclasses.replace(first, steps=80), 10)
+    assert scheduled > 10 * stopped
+    assert used == pytest.approx(rewarmed_lr(scheduled, stopped, 0, 20)) and used < scheduled / 5
+    assert summary["sittings"][-1]["rewarm"] == 20 and summary["steps_done"] == 11

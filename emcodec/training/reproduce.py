@@ -46,7 +46,7 @@ def replay(B: int, entry: dict, out: str, export: str = "", device: str = "auto"
     for i, s in enumerate(sittings, 1):
         capped = bool(s.get("stopped_by_time_cap"))
         cfg = dataclasses.replace(
-            base, lr=s["lr"], lr_min=s["lr_min"], warmup=s["warmup"], minutes=0.0,
+            base, lr=s["lr"], lr_min=s["lr_min"], warmup=s["warmup"], rewarm=s.get("rewarm", 0), minutes=0.0,
             steps=int(s["to_step"]) if capped else int(s["steps"]), init=replayed_init(s["init"], out),
             out=f"{out}/b{B}", export=export if i == len(sittings) else "", device=device)
         log(f"reproducing B={B} sitting {i}/{len(sittings)}: steps {s['from_step']}-{s['to_step']}, "

@@ -52,6 +52,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_min: float = 2e-5
     warmup: int = 100
+    rewarm: int = 100  # on resume, steps to ramp from the learning rate the run stopped at
     clip_grad: float = 1.0
     fwd_weight: float = 0.5  # loss = MSE(backward) + fwd_weight * MSE(forward)
     init: str = ""  # weights (state_dict) to start from, adapted to B if needed
@@ -282,6 +283,18 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
 
 
+def rewarmed_lr(scheduled: float, stopped_at: float, k: int, rewarm: int) -> float:
+    """Learning rate of the k-th step (0-based) of a resumed sitting.
+
+    A resumed run with a longer schedule would jump from the small rate it stopped at to the
+    middle of the new cosine: a 26x jump that sent B=10's loss to 1e9 for a step. The rate
+    rises geometrically from where it stopped to the schedule's over `rewarm` steps instead.
+    """
+    if rewarm <= 0 or k >= rewarm or not 0 < stopped_at < scheduled:
+        return scheduled
+    return stopped_at * (scheduled / stopped_at) ** ((k + 1) / rewarm)
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -310,6 +323,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None,
     model = TCSDL(cfg.B, cfg.width, cfg.reproject).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, elapsed, history, sittings = 0, 0.0, [], []
+    stopped_lr = 0.0
     resumed = resume and ckpt_path.exists()
     if resumed:
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -317,6 +331,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None,
         opt.load_state_dict(ck["optimizer"])
         step, elapsed, history = int(ck["step"]), float(ck["elapsed"]), json.loads(ck["history"])
         sittings = json.loads(ck.get("sittings", "[]"))
+        stopped_lr = float(opt.param_groups[0]["lr"])
         log(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)")
     elif cfg.init:
         state = torch.load(cfg.init, map_location="cpu", weights_only=True)
@@ -329,7 +344,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None,
     val = validation_set(cfg)
 
     sitting = {"from_step": step, "steps": cfg.steps, "minutes": cfg.minutes, "lr": cfg.lr,
-               "lr_min": cfg.lr_min, "warmup": cfg.warmup, "init": "" if resumed else cfg.init}
+               "lr_min": cfg.lr_min, "warmup": cfg.warmup, "init": "" if resumed else cfg.init,
+               "rewarm": cfg.rewarm if resumed else 0}
     elapsed_before = elapsed
 
     def sittings_so_far():
@@ -357,7 +373,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None,
         y, target = normalise(noisy, clean, masks)
         y, masks, target = y.to(device), masks.to(device), target.to(device)
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step, time.monotonic() - start)
+            group["lr"] = rewarmed_lr(lr_at(cfg, step, time.monotonic() - start), stopped_lr,
+                                      step - sitting["from_step"], sitting["rewarm"])
         fwd, bwd = model(y, masks)
         loss = torch.mean((bwd - target) ** 2) + cfg.fwd_weight * torch.mean((fwd - target) ** 2)
         opt.zero_grad(set_to_none=True)
@@ -373,7 +390,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: int | None = None,
         if progress is not None:
             progress(step, cfg.steps, run_loss, history[-1]["val_psnr"] if history else None)
         if step % 25 == 0 or step == 1:
-            log(f"step {step}/{cfg.steps} loss {run_loss:.5f} lr {lr_at(cfg, step, elapsed):.2e} "
+            log(f"step {step}/{cfg.steps} loss {run_loss:.5f} lr {opt.param_groups[0]['lr']:.2e} "
                 f"{t_step:.2f} s/step {elapsed / 60:.1f} min")
         now = time.monotonic()
         if now - last_val >= cfg.val_minutes * 60:
