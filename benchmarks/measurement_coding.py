@@ -27,6 +27,8 @@ from emcodec.container import byte_shuffle
 from emcodec.masks import make_masks
 from emcodec.simulate import sample_movie, simulate_movie
 
+TODAY = "zstd-1 shuffle"  # what the container writes now (emcodec.container.pack_measurement)
+
 
 def measurements(noisy: np.ndarray, B: int, seed: int = 0) -> list[np.ndarray]:
     n, h, w = noisy.shape
@@ -106,7 +108,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stills", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real-stills"))
     a = p.parse_args(argv)
-    cands = list(candidates())
+    cands = dict(candidates())
+    today_stage = cands[TODAY]
     print("| movie | B | stage | bytes | vs today | CPU ms per measurement frame | CPU ms per movie frame |")
     print("|---|---|---|---|---|---|---|")
     for name, noisy in movies(a.stills):
@@ -114,8 +117,8 @@ def main(argv=None) -> int:
             ys = measurements(noisy, B)
             if not ys:
                 continue
-            today = sum(len(cands[1][1](y)) for y in ys)  # zstd-1 shuffle
-            for label, fn in cands:
+            today = sum(len(today_stage(y)) for y in ys)
+            for label, fn in cands.items():
                 n = sum(len(fn(y)) for y in ys)
                 ms = cpu_ms(fn, ys)
                 print(f"| {name} | {B} | {label} | {n} | {n / today:.3f} | {ms:.3f} | {ms / B:.4f} |", flush=True)

@@ -26,12 +26,11 @@ def rows_of(report: dict) -> list[dict]:
             continue
         jpeg = base.get("jpeg", {}).get("matched") or {}
         av1 = base.get("av1", {})
-        row = {"B": r["B"], "bytes": r["emcodec"]["bytes"], "bpp": r["emcodec"]["bpp"],
+        row = {"B": r["B"], "bpp": r["emcodec"]["bpp"],
                "tcsdl": (m["tcsdl"]["psnr"], m["tcsdl"]["ssim"]), "gap-tv": (m["gap-tv"]["psnr"], m["gap-tv"]["ssim"]),
                "jpeg": (jpeg.get("psnr"), jpeg.get("ssim")),
                "jpeg_best": (base.get("jpeg", {}).get("best_in_budget") or {}).get("psnr"),
-               "av1_best": (av1.get("best_in_budget") or {}).get("psnr"),
-               "av1_matched": (av1.get("matched") or {}).get("psnr")}
+               "av1_best": (av1.get("best_in_budget") or {}).get("psnr")}
         out.append(row)
     return out
 

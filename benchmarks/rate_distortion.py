@@ -137,13 +137,13 @@ def main(argv=None) -> int:
         sections.append(run_one(movie, config, out, "sample"))
     for i, spec in enumerate(x for x in args.sims.split(",") if x.strip()):
         kind, dose = spec.split(":")
-        seed = 2_000_000_100 + i
+        kind, dose, seed = kind.strip(), float(dose), 2_000_000_100 + i
         clean, noisy = simulate_movie(args.sample_frames, args.sample_crop, args.sample_crop, seed=seed,
-                                      dose=float(dose), kind=kind.strip())
+                                      dose=dose, kind=kind)
         movie = Movie(noisy, np.ascontiguousarray(clean, dtype=np.float32), "clean",
                       f"noise-free frames of simulator movie {kind} seed {seed}",
-                      f"simulated {kind} movie, seed {seed} (held out), dose {float(dose):g}")
-        sections.append(run_one(movie, config, out, f"sim-{kind.strip()}-dose{float(dose):g}"))
+                      f"simulated {kind} movie, seed {seed} (held out), dose {dose:g}")
+        sections.append(run_one(movie, config, out, f"sim-{kind}-dose{dose:g}"))
     stills = {p.name: p for p in list_stills(args.stills)}
     if not stills:
         print(f"stills folder {args.stills} not found or empty: skipping the real-still movies", file=sys.stderr)

@@ -145,10 +145,14 @@ class GroupEncoder:
             self._pool.shutdown()
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def spare_core(frame_pixels: int) -> bool:
     """Whether packing a group on a second thread pays: large frames and a core to spare."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return frame_pixels >= GroupEncoder.THREAD_MIN_PIXELS and cores > 1
+    return frame_pixels >= GroupEncoder.THREAD_MIN_PIXELS and usable_cores() > 1
 
 
 def pad_group(frames: np.ndarray, B: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .. import masks as _masks
+from ..encoder import usable_cores
 from ..errors import InputError, MissingDependencyError
 
 LOW_PERCENTILE = 0.1
@@ -139,7 +140,7 @@ def idle_cores(sample_s: float = 0.2) -> int:
     slower than a 1-thread one (every parallel region waits for the descheduled thread),
     while on idle cores 2 threads were 1.6x faster. So use only the cores that are free.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
 
     def ticks():
         with open("/proc/stat") as f:
