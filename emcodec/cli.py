@@ -69,15 +69,24 @@ def cli():
 @click.option("-o", "--output", help="Output .tcs file, or - for stdout. [default: MOVIE with .tcs]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Mask seed (masks are a function of it).")
 @click.option("--level", type=int, default=1, show_default=True, help="zstd level for the measurement (1-22).")
+@click.option("--quantize", default="auto", show_default=True,
+              help="off (lossless measurement), auto, or a step in noise standard deviations (e.g. 0.5). "
+                   "Quantises after a variance-stabilising transform; float input is always lossless.")
+@click.option("--gain", type=float, help="Detector gain (values per electron), if known. [default: estimated]")
+@click.option("--offset", type=float, help="Detector offset (value at zero electrons), with --gain.")
+@click.option("--read-noise", type=float, help="Detector read noise (standard deviation), with --gain.")
+@click.option("--no-split", is_flag=True, help="Do not split groups at scene cuts (beam blanked, stage jump).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def compress(movie, B, output, seed, level, force, quiet):
+def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, force, quiet):
     """Compress a TIFF or MRC movie into a .tcs file.
 
     \b
     Examples:
       emcodec compress movie.tif -B 30
       emcodec compress stack.mrcs -o stack.tcs --seed 7
+      emcodec compress movie.tif --quantize off       # keep the measurement exact
+      emcodec compress counts.tif --gain 1 --offset 0 # a counting detector
       emcodec compress movie.tif -o - > movie.tcs
     """
     from .codec import compress as run
@@ -89,9 +98,13 @@ def compress(movie, B, output, seed, level, force, quiet):
     with open_stack(movie) as probe:
         total = probe.info.n_frames
     with progress_bar(total, "compress", quiet) as advance:
-        result = run(movie, output, B=B, seed=seed, level=level, force=force, progress=advance)
+        result = run(movie, output, B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
+                     read_noise=read_noise, split_cuts=not no_split, force=force, progress=advance)
+    q = result.quantizer
     _say(quiet, f"{movie}: {result.frames} frames -> {output}: {result.file_bytes} bytes, "
-                f"ratio {result.ratio:.2f} (B={B})")
+                f"ratio {result.ratio:.2f} (B={B}, measurement "
+                f"{'quantised, step %g' % q.step if q else 'lossless'}"
+                f"{', %d group(s) split at scene cuts' % result.split_groups if result.split_groups else ''})")
 
 
 @cli.command()
@@ -147,6 +160,16 @@ def info(tcs, as_json):
         click.echo(json.dumps(facts, indent=2))
         return
     meta = facts.pop("metadata")
+    coding = facts.pop("measurement")
+    if coding["quantize"] == "on":
+        facts["measurement"] = (f"quantised: {coding['transform']} transform, step {coding['step']:g} noise std "
+                                f"(gain {coding['gain']:.4g}, offset {coding['offset']:.4g}, "
+                                f"read noise {coding['read_noise']:.4g})")
+    else:
+        facts["measurement"] = "lossless" + (f" ({meta['quantize']})" if meta.get("quantize") else "")
+    cuts = facts.pop("scene_cuts_at")
+    if cuts:
+        facts["split_groups"] = f"{facts['split_groups']} (scene cuts before frames {', '.join(map(str, cuts))})"
     width = max(len(k) for k in facts)
     for key, value in facts.items():
         if isinstance(value, float):

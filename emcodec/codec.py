@@ -6,6 +6,7 @@ decompress: container.TcsReader -> decoders (imported only here, they need torch
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,13 +23,16 @@ import numpy as np
 from . import __version__
 from .atomic import AtomicFile, check_target
 from .container import FORMAT_VERSION, MASK_SCHEME, Header, TcsReader, TcsWriter
+from .coherence import CutDetector, split
 from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core
 from .errors import ContainerError, EmcodecError, InputError, OutputError
 from .masks import DENSITY
+from .quantize import AUTO_STEP, MAX_STEP, MIN_STEP, Quantizer, auto_quantizer
 
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
 DEFAULT_METHOD = "tcsdl"
+DEFAULT_QUANTIZE = "auto"
 STDIO = "-"
 
 Progress = Callable[[int], None]  # called with the number of frames just done
@@ -40,6 +44,8 @@ class CompressResult:
     groups: int
     raw_bytes: int
     file_bytes: int
+    split_groups: int = 0  # groups stored in parts because a scene cut was found inside
+    quantizer: Quantizer | None = None
 
     @property
     def ratio(self) -> float:
@@ -75,6 +81,45 @@ def _source_metadata(info) -> dict:
     }
 
 
+def parse_quantize(value: str | float | None) -> str | float:
+    """`off`, `auto` or a step (in noise standard deviations) from the command line."""
+    if value is None or str(value).lower() in ("auto", "off"):
+        return "auto" if value is None else str(value).lower()
+    try:
+        step = float(value)
+    except ValueError:
+        raise EmcodecError(f"--quantize takes off, auto or a step such as 0.5, got {value!r}") from None
+    if not MIN_STEP <= step <= MAX_STEP:
+        raise EmcodecError(f"--quantize step must be between {MIN_STEP} and {MAX_STEP}, got {step}")
+    return step
+
+
+def choose_quantizer(frames: np.ndarray, B: int, quantize: str | float, *, gain=None, offset=None,
+                     read_noise=None) -> tuple[Quantizer | None, str]:
+    """The file's quantiser (None: lossless) and a line saying why, from its first group."""
+    if quantize == "off":
+        return None, "off (asked for)"
+    if np.asarray(frames).dtype.kind == "f":
+        if quantize != "auto":
+            raise EmcodecError("--quantize needs integer detector counts; float input is stored "
+                               "losslessly (use --quantize off or auto)")
+        return None, "off (float input is stored losslessly)"
+    if gain is not None and not gain > 0:
+        raise EmcodecError(f"--gain must be positive, got {gain}")
+    if read_noise is not None and read_noise < 0:
+        raise EmcodecError(f"--read-noise must be >= 0, got {read_noise}")
+    step = AUTO_STEP if quantize == "auto" else quantize
+    q = auto_quantizer(frames, B, DENSITY, step=step, gain=gain, offset=offset, read_noise=read_noise)
+    if q is None:
+        if quantize != "auto":
+            raise EmcodecError("the detector noise cannot be estimated from this movie (too few frames or "
+                               "no brightness range); give --gain (and --offset, --read-noise)")
+        return None, "off (the detector noise could not be estimated from the first frames)"
+    source = "given" if gain is not None else "estimated from the first frames"
+    return q, (f"step {q.step:g} noise std, gain {q.gain:.4g}, offset {q.offset:.4g}, "
+               f"read noise {q.read_noise:.4g} ({source})")
+
+
 def compress(
     source: str | os.PathLike,
     output: str | os.PathLike | BinaryIO,
@@ -82,38 +127,64 @@ def compress(
     B: int = DEFAULT_B,
     seed: int = DEFAULT_SEED,
     level: int = DEFAULT_LEVEL,
+    quantize: str | float = DEFAULT_QUANTIZE,
+    gain: float | None = None,
+    offset: float | None = None,
+    read_noise: float | None = None,
+    split_cuts: bool = True,
     force: bool = False,
     progress: Progress | None = None,
 ) -> CompressResult:
-    """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file."""
+    """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file.
+
+    `quantize`: "off" (lossless measurement), "auto" (step AUTO_STEP, detector noise from
+    `gain`/`offset`/`read_noise` or estimated) or a step in noise standard deviations.
+    `split_cuts`: store groups with a scene cut inside in parts (emcodec/coherence.py).
+    """
     from .stacks import open_stack, release_pages
 
     check_B(B)
+    quantize = parse_quantize(quantize)
     if not 1 <= level <= 22:
         raise EmcodecError(f"zstd level must be between 1 and 22, got {level}")
     if not 0 <= seed < 2**64:
         raise EmcodecError("seed must be between 0 and 2**64 - 1")
+    to_path = isinstance(output, (str, os.PathLike)) and str(output) != STDIO
+    if to_path:
+        check_target(output, force=force, inputs=[source])
     with open_stack(source) as reader:
         info = reader.info
-        header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, _source_metadata(info))
+        groups = _groups_of(reader.iter_chunks(B), B)
+        first = next(groups, None)
+        if first is None:
+            raise InputError(f"{source}: the movie has no frames")
+        quantizer, why = choose_quantizer(first, B, quantize, gain=gain, offset=offset, read_noise=read_noise)
+        metadata = {**_source_metadata(info), "quantize": why, "scene_cuts": "split" if split_cuts else "off"}
+        header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, metadata, quantizer=quantizer)
         encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype, release=release_pages)
+        detector = CutDetector(info.height, info.width) if split_cuts else None
 
-        def write(f: BinaryIO) -> tuple[int, int]:
+        def write(f: BinaryIO) -> tuple[int, int, int]:
             # With cores to spare, group g is compressed on a second thread while g+1 is summed.
             writer = TcsWriter(f, header, level)
-            vmin, vmax, n = np.inf, -np.inf, 0
+            vmin, vmax, n, n_split = np.inf, -np.inf, 0, 0
             packer = ThreadPoolExecutor(1) if spare_core(info.height * info.width) else None
             pending = None
             try:
-                for frames in _groups_of(reader.iter_chunks(B), B):
-                    y, lo, hi = encoder.encode(frames)
-                    vmin, vmax = min(vmin, lo), max(vmax, hi)
+                for frames in itertools.chain([first], groups):
+                    cuts = detector.cuts(frames) if detector is not None else []
+                    parts = []
+                    for a, count in split(len(frames), cuts):
+                        y, lo, hi = encoder.encode(frames[a : a + count])
+                        vmin, vmax = min(vmin, lo), max(vmax, hi)
+                        parts.append((a, count, y))
+                    n_split += len(parts) > 1
                     if pending is not None:
                         pending.result()
                     if packer:
-                        pending = packer.submit(writer.write_group, y, len(frames))
+                        pending = packer.submit(writer.write_parts, parts)
                     else:
-                        writer.write_group(y, len(frames))
+                        writer.write_parts(parts)
                     n += len(frames)
                     if progress:
                         progress(len(frames))
@@ -122,23 +193,21 @@ def compress(
             finally:
                 if packer:
                     packer.shutdown()
-            if n == 0:
-                raise InputError(f"{source}: the movie has no frames")
-            return n, writer.close(n, vmin, vmax)
+            return n, writer.close(n, vmin, vmax), n_split
 
         try:
             if isinstance(output, (str, os.PathLike)) and str(output) == STDIO:
-                frames, size = write(sys.stdout.buffer)
-            elif isinstance(output, (str, os.PathLike)):
-                check_target(output, force=force, inputs=[source])
+                frames, size, n_split = write(sys.stdout.buffer)
+            elif to_path:
                 with AtomicFile(output, force=force) as f:
-                    frames, size = write(f)
+                    frames, size, n_split = write(f)
             else:
-                frames, size = write(output)
+                frames, size, n_split = write(output)
         finally:
             encoder.close()
     itemsize = np.dtype(info.dtype).itemsize
-    return CompressResult(frames, -(-frames // B), frames * info.height * info.width * itemsize, size)
+    return CompressResult(frames, -(-frames // B), frames * info.height * info.width * itemsize, size,
+                          n_split, quantizer)
 
 
 def open_tcs(source: str | os.PathLike | BinaryIO) -> TcsReader:
@@ -177,6 +246,7 @@ def info(source: str | os.PathLike) -> dict:
         h, t = reader.header, reader.trailer
         size = reader._f.seek(0, 2)
         raw = t.frame_count * h.height * h.width * np.dtype(h.dtype).itemsize
+        layout = reader.layout()
         return {
             "format_version": h.version,
             "B": h.B,
@@ -191,6 +261,9 @@ def info(source: str | os.PathLike) -> dict:
             "raw_bytes": raw,
             "compression_ratio": raw / size,
             "bits_per_pixel": 8 * size / max(1, t.frame_count * h.height * h.width),
+            "measurement": h.coding,
+            "split_groups": sum(len(parts) > 1 for parts in layout),
+            "scene_cuts_at": [g * h.B + first for g, parts in enumerate(layout) for first, _ in parts[1:]],
             "metadata": h.metadata,
         }
     finally:
@@ -299,7 +372,7 @@ def decompress(
         group_range = range(start // h.B, (stop - 1) // h.B + 1)
         reader.verify(group_range)
         decoder = choose_decoder(method, h.B, warn)
-        from .decoders.base import decode_group, measurement_residual, resolve_device, set_cpu_threads
+        from .decoders.base import decode_stored_group, resolve_device, set_cpu_threads
 
         device = resolve_device(device)
         if device.type == "cpu":
@@ -317,12 +390,13 @@ def decompress(
         ) as writer:
             for g in group_range:
                 group = reader.read_group(g)
-                x = decode_group(decoder, group.measurement, h.B, h.seed, device=device)
-                residual = measurement_residual(x, group.measurement, h.seed)
+                x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
                 first = g * h.B
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 writer.write(to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max))
-                groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6)})
+                groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6),
+                               **({"split_at": [first + p.first for p in group.parts[1:]]}
+                                  if len(group.parts) > 1 else {})})
                 if progress:
                     progress(hi - lo)
         for entry, flagged in zip(groups, flag_residuals([e["residual"] for e in groups])):

@@ -18,18 +18,23 @@ import numpy as np
 import zstandard
 
 from .errors import ChecksumError, ContainerError, VersionError
+from .quantize import TRANSFORM_ANSCOMBE, TRANSFORM_NONE, TRANSFORMS, Quantizer
 
 MAGIC = b"\x89TCS\r\n\x1a\n"
 END_MARKER = b"TCS-END\n"
 GROUP_TAG = b"TCSG"
 TRAILER_TAG = b"TCSE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: quantised measurements (header coding block), groups split into parts
 MASK_SCHEME = "splitmix64-words-v1"
 
 # magic, version, B, seed, density, height, width, input dtype, metadata length
 HEADER = struct.Struct("<8sHHQdII8sI")
+# version >= 2, after the metadata: transform, step, detector gain, offset, read noise
+CODING = struct.Struct("<B3xdddd")
 # tag, group index, valid frames, stored dtype, filter, offset, raw length, payload length
-GROUP = struct.Struct("<4sIHBBqQQ")
+GROUP_V1 = struct.Struct("<4sIHBBqQQ")
+# version >= 2: the same, then the part's first frame within the group and the group's part count
+GROUP = struct.Struct("<4sIHBBqQQBB")
 # tag, frame count, group count, value min, value max
 TRAILER = struct.Struct("<4sQIdd")
 CRC = struct.Struct("<I")
@@ -58,15 +63,28 @@ class Header:
     density: float = 0.5
     metadata: dict = field(default_factory=dict)
     version: int = FORMAT_VERSION
+    quantizer: Quantizer | None = None  # None: the measurement is stored losslessly
 
     def to_bytes(self) -> bytes:
+        if self.version != FORMAT_VERSION:
+            raise ValueError(f"emcodec writes .tcs format version {FORMAT_VERSION} only")
         meta = json.dumps(self.metadata, sort_keys=True).encode("utf-8")
         fixed = HEADER.pack(
             MAGIC, self.version, self.B, self.seed, self.density, self.height, self.width,
             self.dtype.encode("ascii"), len(meta),
         )
-        body = fixed + meta
+        q = self.quantizer
+        coding = (CODING.pack(TRANSFORM_ANSCOMBE, q.step, q.gain, q.offset, q.read_noise) if q
+                  else CODING.pack(TRANSFORM_NONE, 0.0, 0.0, 0.0, 0.0))
+        body = fixed + meta + coding
         return body + CRC.pack(zlib.crc32(body))
+
+    @property
+    def coding(self) -> dict:
+        """How the measurement is stored, as `emcodec info` reports it."""
+        if self.quantizer is None:
+            return {"quantize": "off", "transform": TRANSFORMS[TRANSFORM_NONE]}
+        return {"quantize": "on", **self.quantizer.describe()}
 
 
 @dataclass
@@ -85,13 +103,31 @@ class Trailer:
 
 
 @dataclass
-class Group:
-    """One decoded measurement: `measurement` holds Y in a dtype wide enough for the sum."""
+class Part:
+    """One measurement: frames first .. first+n_frames-1 of its group, padded to B.
 
+    A group is one part, unless the encoder found a scene cut inside it and split it there.
+    `measurement` is Y (integers exactly; a quantised Y as each code's mean, in float64).
+    """
+
+    first: int
+    n_frames: int
+    measurement: np.ndarray
+
+
+@dataclass
+class Group:
     index: int
     n_valid: int
-    measurement: np.ndarray
+    parts: list[Part]
     stored_bytes: int
+
+    @property
+    def measurement(self) -> np.ndarray:
+        """The measurement of a group stored in one part."""
+        if len(self.parts) != 1:
+            raise ContainerError(f"group {self.index} is split into {len(self.parts)} parts")
+        return self.parts[0].measurement
 
 
 def pack_measurement(y: np.ndarray, level: int) -> tuple[int, int, int, int, bytes]:
@@ -150,6 +186,7 @@ class TcsWriter:
         self.level = level
         self._pos = 0
         self._offsets: list[int] = []
+        self._lut: dict = {}  # the quantiser's table, kept between groups
         self._write(header.to_bytes())
 
     def _write(self, data: bytes) -> None:
@@ -157,12 +194,23 @@ class TcsWriter:
         self._pos += len(data)
 
     def write_group(self, measurement: np.ndarray, n_valid: int) -> int:
-        """Append one group; returns the bytes it took on disk."""
+        """Append one group stored in one part; returns the bytes it took on disk."""
+        return self.write_parts([(0, n_valid, measurement)])
+
+    def write_parts(self, parts: list[tuple[int, int, np.ndarray]]) -> int:
+        """Append one group as parts (first frame, frames, measurement); returns its bytes on disk."""
+        if not 1 <= len(parts) <= self.header.B:
+            raise ValueError(f"a group has 1..{self.header.B} parts, got {len(parts)}")
         start = self._pos
-        code, flt, offset, raw_len, payload = pack_measurement(measurement, self.level)
-        rec = GROUP.pack(GROUP_TAG, len(self._offsets), n_valid, code, flt, offset, raw_len, len(payload))
-        self._write(rec + CRC.pack(zlib.crc32(rec)))
-        self._write(payload + CRC.pack(zlib.crc32(payload)))
+        q = self.header.quantizer
+        for first, n, y in parts:
+            if q is not None:
+                y = q.quantize(y, self._lut)
+            code, flt, offset, raw_len, payload = pack_measurement(y, self.level)
+            rec = GROUP.pack(GROUP_TAG, len(self._offsets), n, code, flt, offset, raw_len, len(payload),
+                             first, len(parts))
+            self._write(rec + CRC.pack(zlib.crc32(rec)))
+            self._write(payload + CRC.pack(zlib.crc32(payload)))
         self._offsets.append(start)
         return self._pos - start
 
@@ -199,7 +247,8 @@ def read_header(f: BinaryIO) -> Header:
     if meta_len > MAX_METADATA:
         raise ContainerError("header is corrupt (metadata length out of range)")
     meta = _read_exact(f, meta_len, "header")
-    _check_crc(start + meta, _read_exact(f, CRC.size, "header"), "header")
+    coding = _read_exact(f, CODING.size, "header") if version >= 2 else b""
+    _check_crc(start + meta + coding, _read_exact(f, CRC.size, "header"), "header")
     dtype_name = dtype.rstrip(b"\0").decode("ascii", "replace")
     if version < 1 or not 2 <= B <= 64 or height < 1 or width < 1 or dtype_name not in INPUT_DTYPES:
         raise ContainerError("header is corrupt (field out of range)")
@@ -209,18 +258,91 @@ def read_header(f: BinaryIO) -> Header:
         raise ContainerError("header metadata is not valid JSON") from None
     if not isinstance(metadata, dict):
         raise ContainerError("header metadata is not a JSON object")
-    return Header(B, seed, height, width, dtype_name, density, metadata, version)
+    quantizer = _read_coding(coding, B * density, dtype_name) if coding else None
+    return Header(B, seed, height, width, dtype_name, density, metadata, version, quantizer)
 
 
-def _read_group_body(f: BinaryIO, header: Header, rec: bytes) -> Group:
+def _read_coding(coding: bytes, frames: float, dtype: str) -> Quantizer | None:
+    transform, step, gain, offset, read_noise = CODING.unpack(coding)
+    if transform == TRANSFORM_NONE:
+        return None
+    if transform != TRANSFORM_ANSCOMBE:
+        raise ContainerError(f"unknown measurement transform {transform}: upgrade emcodec")
+    if dtype == "float32":
+        raise ContainerError("header is corrupt (a quantised measurement of float input)")
+    try:
+        return Quantizer(step, gain, offset, read_noise, frames)
+    except ValueError as exc:
+        raise ContainerError(f"header is corrupt ({exc})") from None
+
+
+def group_record(version: int) -> struct.Struct:
+    return GROUP if version >= 2 else GROUP_V1
+
+
+@dataclass
+class _Record:
+    """A part's record: where its payload is and what it holds."""
+
+    index: int
+    n_frames: int
+    code: int
+    flt: int
+    offset: int
+    raw_len: int
+    pay_len: int
+    first: int = 0
+    parts: int = 1
+
+
+def _read_record(f: BinaryIO, header: Header, rec: bytes) -> _Record:
+    """Check a record (its tag already read into `rec`, the rest too) and its CRC."""
     _check_crc(rec, _read_exact(f, CRC.size, "group record"), "group record")
-    _, index, n_valid, code, flt, offset, raw_len, pay_len = GROUP.unpack(rec)
-    if not 1 <= n_valid <= header.B or pay_len > raw_len + (raw_len >> 3) + (1 << 16):
-        raise ContainerError(f"group {index} record is corrupt (field out of range)")
-    payload = _read_exact(f, pay_len, f"group {index}")
-    _check_crc(payload, _read_exact(f, CRC.size, f"group {index}"), f"group {index}")
-    y = unpack_measurement(code, flt, offset, raw_len, payload, (header.height, header.width))
-    return Group(index, n_valid, y, GROUP.size + 2 * CRC.size + pay_len)
+    r = _Record(*group_record(header.version).unpack(rec)[1:])
+    if (not 1 <= r.n_frames <= header.B or not 1 <= r.parts <= header.B or r.first + r.n_frames > header.B
+            or r.pay_len > r.raw_len + (r.raw_len >> 3) + (1 << 16)):
+        raise ContainerError(f"group {r.index} record is corrupt (field out of range)")
+    return r
+
+
+def _next_record(f: BinaryIO, header: Header, what: str) -> _Record:
+    size = group_record(header.version).size
+    rec = _read_exact(f, size, f"{what} record")
+    if rec[:4] != GROUP_TAG:
+        raise ContainerError(f"{what} not found where its record should start: the file is corrupt")
+    return _read_record(f, header, rec)
+
+
+DECODE, CHECK, SKIP = "decode", "check", "skip"
+
+
+def _read_group_rest(f: BinaryIO, header: Header, r: _Record, payloads: str = DECODE) -> Group:
+    """The group whose first record `r` was just read: its payloads and any further parts.
+
+    `payloads`: DECODE them, CHECK their CRCs only, or SKIP over them (records only).
+    """
+    index, n_parts = r.index, r.parts
+    parts, stored, n_valid = [], 0, 0
+    for i in range(n_parts):
+        if i:
+            r = _next_record(f, header, f"group {index} part {i}")
+        if r.index != index or r.parts != n_parts or r.first != n_valid:
+            raise ContainerError(f"group {index} parts are inconsistent: the file is corrupt")
+        stored += group_record(header.version).size + 2 * CRC.size + r.pay_len
+        n_valid += r.n_frames
+        if payloads == SKIP:
+            f.seek(r.pay_len + CRC.size, 1)
+            parts.append(Part(r.first, r.n_frames, None))
+            continue
+        payload = _read_exact(f, r.pay_len, f"group {index}")
+        _check_crc(payload, _read_exact(f, CRC.size, f"group {index}"), f"group {index}")
+        y = None
+        if payloads == DECODE:
+            y = unpack_measurement(r.code, r.flt, r.offset, r.raw_len, payload, (header.height, header.width))
+            if header.quantizer is not None:
+                y = header.quantizer.dequantize(y)
+        parts.append(Part(r.first, r.n_frames, y))
+    return Group(index, n_valid, parts, stored)
 
 
 def _parse_trailer(body: bytes) -> Trailer:
@@ -276,15 +398,13 @@ class TcsReader:
     def n_groups(self) -> int | None:
         return None if self.trailer is None else len(self.trailer.offsets)
 
-    def read_group(self, index: int) -> Group:
+    def read_group(self, index: int, payloads: str = DECODE) -> Group:
         """One group by its index (seekable files only)."""
         if self.trailer is None:
             raise ContainerError("random access needs a seekable file, not a stream")
         self._f.seek(self.trailer.offsets[index])
-        rec = _read_exact(self._f, GROUP.size, f"group {index} record")
-        if rec[:4] != GROUP_TAG:
-            raise ContainerError(f"group {index} not found at its indexed offset: the file is corrupt")
-        group = _read_group_body(self._f, self.header, rec)
+        group = _read_group_rest(self._f, self.header, _next_record(self._f, self.header, f"group {index}"),
+                                 payloads)
         if group.index != index:
             raise ContainerError(f"group {index} record holds index {group.index}: the file is corrupt")
         return group
@@ -295,20 +415,19 @@ class TcsReader:
         Run before a long decode, so a damaged file is reported before any work is done.
         """
         for index in range(self.n_groups) if indices is None else indices:
-            self._f.seek(self.trailer.offsets[index])
-            rec = _read_exact(self._f, GROUP.size, f"group {index} record")
-            if rec[:4] != GROUP_TAG:
-                raise ContainerError(f"group {index} not found at its indexed offset: the file is corrupt")
-            _check_crc(rec, _read_exact(self._f, CRC.size, "group record"), "group record")
-            pay_len = GROUP.unpack(rec)[7]
-            payload = _read_exact(self._f, pay_len, f"group {index}")
-            _check_crc(payload, _read_exact(self._f, CRC.size, f"group {index}"), f"group {index}")
+            self.read_group(index, payloads=CHECK)
+
+    def layout(self) -> list[list[tuple[int, int]]]:
+        """Each group's parts as (first frame, frames), from the records alone (cheap)."""
+        return [[(p.first, p.n_frames) for p in self.read_group(g, payloads=SKIP).parts]
+                for g in range(self.n_groups)]
 
     def groups(self) -> Iterator[Group]:
         """Every group in order, reading sequentially; afterwards `trailer` is set."""
         if self._data_start is not None:
             self._f.seek(self._data_start)
         expected = 0
+        size = group_record(self.header.version).size
         while True:
             tag = _read_exact(self._f, 4, "group sequence")
             if tag == TRAILER_TAG:
@@ -316,8 +435,8 @@ class TcsReader:
                 return
             if tag != GROUP_TAG:
                 raise ContainerError(f"file is corrupt (unexpected bytes where group {expected} should start)")
-            rec = tag + _read_exact(self._f, GROUP.size - 4, f"group {expected} record")
-            group = _read_group_body(self._f, self.header, rec)
+            rec = tag + _read_exact(self._f, size - 4, f"group {expected} record")
+            group = _read_group_rest(self._f, self.header, _read_record(self._f, self.header, rec))
             if group.index != expected:
                 raise ContainerError(f"groups out of order: found {group.index}, expected {expected}")
             expected += 1

@@ -202,7 +202,14 @@ def bad_input_cases(tmp_path, tif):
     struct.pack_into("<H", head, 8, 99)
     newer.write_bytes(bytes(head) + struct.pack("<I", zlib.crc32(bytes(head))) + data[52 + meta_len :])
     out = tmp_path / "o.tif"
+    floats = tmp_path / "floats.tif"
+    tifffile.imwrite(floats, movie_frames("float32"))
     return [
+        ("bad quantize", ["compress", tif, "--quantize", "lots", "--force"]),
+        ("step too large", ["compress", tif, "--quantize", "100", "--force"]),
+        ("step on floats", ["compress", floats, "--quantize", "0.5"]),
+        ("gain not positive", ["compress", tif, "--gain", "0", "--force"]),
+        ("negative read noise", ["compress", tif, "--gain", "1", "--read-noise", "-1", "--force"]),
         ("missing", ["compress", tmp_path / "nope.tif"]),
         ("rgb", ["compress", rgb]),
         ("4-D", ["compress", four]),
@@ -259,7 +266,7 @@ def test_failure_midway_leaves_no_partial_file(tif, tmp_path, monkeypatch):
     def explode(self, *a, **k):
         raise EmcodecError("disk on fire")
 
-    monkeypatch.setattr(codec.TcsWriter, "write_group", explode)
+    monkeypatch.setattr(codec.TcsWriter, "write_parts", explode)
     out = tmp_path / "half.tcs"
     assert main(["compress", str(tif), "-o", str(out), "-q"]) == 1
     assert not out.exists()

@@ -138,7 +138,9 @@ def test_not_a_tcs_file():
 
 
 def test_spec_matches_constants():
-    assert HEADER.size == 48 and GROUP.size == 36
+    assert HEADER.size == 48 and GROUP.size == 38 and container.GROUP_V1.size == 36 and container.CODING.size == 36
+    assert f"`struct` format `{container.GROUP_V1.format}`" in FORMAT_MD
+    assert f"`struct` format `{container.CODING.format}`" in FORMAT_MD
     assert "89 54 43 53 0D 0A 1A 0A" in FORMAT_MD and MAGIC == bytes.fromhex("89 54 43 53 0D 0A 1A 0A")
     assert f"`struct` format `{HEADER.format}`" in FORMAT_MD
     assert f"`struct` format `{GROUP.format}`" in FORMAT_MD
@@ -188,3 +190,66 @@ def test_mutated_files_raise_only_container_errors(sample, data):
         read_everything(bytes(buf), seekable)
     except ContainerError:
         pass
+
+
+def test_quantised_groups_round_trip_as_each_codes_mean():
+    from emcodec.quantize import Quantizer
+
+    x = np.random.default_rng(4).poisson(50, (8, 16, 24)).astype(np.uint16)
+    q = Quantizer(step=1.0, gain=1.0, frames=2.0)
+    enc = GroupEncoder(4, 3, 16, 24, x.dtype)
+    buf = io.BytesIO()
+    writer = TcsWriter(buf, Header(4, 3, 16, 24, "uint16", quantizer=q))
+    ys = [enc.encode(x[s : s + 4])[0] for s in (0, 4)]
+    for y in ys:
+        writer.write_group(y, 4)
+    writer.close(8, float(x.min()), float(x.max()))
+    reader = TcsReader(io.BytesIO(buf.getvalue()))
+    assert reader.header.quantizer == q and reader.header.coding["quantize"] == "on"
+    for g, y in enumerate(ys):
+        got = reader.read_group(g).measurement
+        np.testing.assert_array_equal(got, q.dequantize(q.codes_of(y)))
+        assert 0 < np.abs(got - y).max() <= 0.5 * q.step * np.sqrt(y.max()) + 1
+
+
+def test_a_group_split_in_parts_round_trips_and_inconsistent_parts_are_refused():
+    rng = np.random.default_rng(5)
+    ys = [rng.integers(0, 500, (6, 7)) for _ in range(3)]
+    buf = io.BytesIO()
+    writer = TcsWriter(buf, Header(5, 1, 6, 7, "uint16"))
+    writer.write_parts([(0, 2, ys[0]), (2, 3, ys[1])])
+    writer.write_group(ys[2], 4)
+    writer.close(9, 0.0, 500.0)
+    data = buf.getvalue()
+    for reader in (TcsReader(io.BytesIO(data)), TcsReader(Stream(data))):
+        groups = list(reader.groups())
+        assert [(p.first, p.n_frames) for p in groups[0].parts] == [(0, 2), (2, 3)]
+        assert [g.n_valid for g in groups] == [5, 4]
+        np.testing.assert_array_equal(groups[0].parts[1].measurement, ys[1])
+    reader = TcsReader(io.BytesIO(data))
+    assert reader.layout() == [[(0, 2), (2, 3)], [(0, 4)]]
+    with pytest.raises(ContainerError, match="split"):
+        reader.read_group(0).measurement
+    # a second part that claims to start elsewhere, with a valid CRC: still refused
+    second = data.index(container.GROUP_TAG, data.index(container.GROUP_TAG) + 4)
+    rec = bytearray(data[second : second + GROUP.size])
+    rec[36] = 1
+    bad = data[:second] + bytes(rec) + struct.pack("<I", zlib.crc32(bytes(rec))) + data[second + GROUP.size + 4 :]
+    with pytest.raises(ContainerError, match="inconsistent"):
+        TcsReader(io.BytesIO(bad)).read_group(0)
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_a_version_1_file_still_reads_and_holds_the_exact_measurements():
+    import tifffile
+
+    x = tifffile.imread(DATA / "format-v1-source.tif")
+    with open(DATA / "format-v1.tcs", "rb") as f:
+        reader = TcsReader(f)
+        assert reader.header.version == 1 and reader.header.quantizer is None
+        assert reader.layout() == [[(0, 5)], [(0, 5)], [(0, 3)]]
+        enc = GroupEncoder(5, 77, *x.shape[1:], x.dtype)
+        for g, group in enumerate(reader.groups()):
+            np.testing.assert_array_equal(group.measurement, enc.encode(x[5 * g : 5 * g + 5])[0])

@@ -408,7 +408,7 @@ def _decode_in_memory(tcs, method: str, device: str) -> np.ndarray:
     """What `decompress` computes, without writing a file: every group, padding dropped, source dtype."""
     from ..codec import open_tcs, to_dtype
     from ..decoders import get_decoder
-    from ..decoders.base import decode_group
+    from ..decoders.base import decode_stored_group
 
     reader = open_tcs(tcs)
     try:
@@ -416,8 +416,7 @@ def _decode_in_memory(tcs, method: str, device: str) -> np.ndarray:
         decoder = get_decoder(method)
         out = []
         for g in range(len(t.offsets)):
-            group = reader.read_group(g)
-            x = decode_group(decoder, group.measurement, h.B, h.seed, device=device)[: group.n_valid]
+            x, _ = decode_stored_group(decoder, reader.read_group(g), h.B, h.seed, device=device)
             out.append(to_dtype(x, h.dtype, t.value_min, t.value_max))
         return np.concatenate(out)
     finally:

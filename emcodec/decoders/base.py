@@ -231,3 +231,17 @@ def _decode_chunk(decoder, y, chunk, n_frames, seed, th, tw, lo, hi, device) -> 
     if tuple(x.shape) != m.shape:
         raise RuntimeError(f"{type(decoder).__name__}.decode_tile returned shape {tuple(x.shape)}, expected {m.shape}")
     return x.detach().to("cpu", torch.float32).numpy()
+
+
+def decode_stored_group(decoder: Decoder, group, B: int, seed: int, *, device="cpu") -> tuple[np.ndarray, float]:
+    """The real frames of a stored group (container.Group) and its self-check residual.
+
+    A group split at a scene cut is decoded part by part, each as a padded group of B
+    frames; its residual is the worst part's.
+    """
+    frames, residuals = [], []
+    for part in group.parts:
+        x = decode_group(decoder, part.measurement, B, seed, device=device)
+        residuals.append(measurement_residual(x, part.measurement, seed))
+        frames.append(x[: part.n_frames])
+    return np.concatenate(frames), max(residuals)

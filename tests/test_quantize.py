@@ -1,0 +1,87 @@
+"""The measurement quantiser: it stabilises the noise, its table is exact, and it inverts well."""
+
+import numpy as np
+import pytest
+
+from emcodec.quantize import Quantizer, auto_quantizer, estimate_noise
+
+
+@pytest.mark.parametrize("gain, read_noise, offset", [(1.0, 0.0, 0.0), (2.5, 3.0, 0.0), (0.8, 1.5, 20.0)])
+def test_transform_makes_the_noise_of_a_measurement_one(gain, read_noise, offset):
+    # a measurement pixel sums n = 5 frames: variance gain * signal + n * read_noise^2
+    rng = np.random.default_rng(0)
+    q = Quantizer(step=1.0, gain=gain, offset=offset, read_noise=read_noise, frames=5.0)
+    for electrons in (5.0, 40.0, 400.0, 4000.0):
+        y = gain * rng.poisson(electrons, 200_000) + 5 * offset + rng.normal(0, read_noise * np.sqrt(5), 200_000)
+        std = q.transform(np.rint(y)).std()
+        assert 0.9 < std < 1.1, (electrons, std)
+
+
+def test_lookup_table_equals_the_formula_across_rebuilds():
+    q = Quantizer(step=0.7, gain=1.3, offset=10.0, read_noise=2.0, frames=10.0)
+    cache = {}
+    rng = np.random.default_rng(1)
+    for lo, hi in [(0, 50), (-40, 30), (0, 5000), (100, 200_000), (-500, 10)]:  # grows, shifts
+        y = rng.integers(lo, hi, (17, 23)).astype(np.int64)
+        np.testing.assert_array_equal(q.quantize(y, cache), q.codes_of(y))
+
+
+def test_codes_are_monotone_and_low_counts_stay_exact():
+    q = Quantizer(step=1.0, frames=5.0)
+    y = np.arange(0, 100_000)
+    codes = q.codes_of(y)
+    assert np.all(np.diff(codes) >= 0)
+    small = np.arange(0, 3)  # f' > 1 step per count here: every value its own code
+    np.testing.assert_array_equal(q.dequantize(q.codes_of(small)), small)
+
+
+def test_dequantize_is_the_mean_of_each_codes_integers():
+    q = Quantizer(step=2.0, gain=1.7, offset=-3.0, read_noise=0.5, frames=15.0)
+    y = np.arange(-200, 30_000)
+    codes = q.codes_of(y)
+    got = q.dequantize(codes)
+    for c in np.unique(codes)[1:-1:37]:  # the end codes also hold integers outside y
+        np.testing.assert_allclose(got[codes == c], y[codes == c].mean())
+
+
+def test_quantisation_error_is_a_fraction_of_the_noise():
+    # step s in noise units adds about s^2/12 of the noise variance, at every brightness;
+    # the bin centres are not the conditional means of a peaked distribution: a small bias
+    rng = np.random.default_rng(2)
+    for step in (0.5, 1.0, 2.0):
+        q = Quantizer(step=step, frames=5.0)
+        for mean in (30, 3000):
+            y = rng.poisson(mean, 100_000)
+            err = q.dequantize(q.quantize(y)) - y
+            ratio = err.std() / np.sqrt(mean)
+            assert ratio < 1.15 * step / np.sqrt(12) and abs(err.mean()) < 0.1 * np.sqrt(mean)
+
+
+def drifting_movie(gain, read_noise, offset, n=10, size=128, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    frames = []
+    for k in range(n):
+        signal = 40 + 30 * np.sin((xx + 0.7 * k) / 9.0) * np.cos(yy / 13.0) + 0.2 * xx
+        frames.append(gain * rng.poisson(signal) + offset + rng.normal(0, read_noise, signal.shape))
+    return np.clip(np.rint(frames), 0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("gain, read_noise, offset", [(1.0, 0.0, 0.0), (3.0, 4.0, 0.0), (2.0, 1.0, 100.0)])
+def test_noise_is_estimated_from_the_data(gain, read_noise, offset):
+    model = estimate_noise(drifting_movie(gain, read_noise, offset))
+    level = 40 * gain + offset
+    true_var = gain * (level - offset) + read_noise**2
+    est_var = model.gain * level + model.floor
+    assert model.gain == pytest.approx(gain, rel=0.15)
+    assert est_var == pytest.approx(true_var, rel=0.1)
+
+
+def test_auto_quantizer_prefers_the_users_detector_and_skips_floats():
+    x = drifting_movie(1.0, 0.0, 0.0)
+    q = auto_quantizer(x, 10, 0.5, gain=2.0, offset=5.0)
+    assert (q.gain, q.offset, q.read_noise, q.frames) == (2.0, 5.0, 0.0, 5.0)
+    assert auto_quantizer(x.astype(np.float32), 10, 0.5) is None
+    assert estimate_noise(np.full((4, 64, 64), 7, np.uint16)) is None  # flat: nothing to fit
+    with pytest.raises(ValueError):
+        Quantizer(step=0.0)
