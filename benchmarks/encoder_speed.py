@@ -59,17 +59,30 @@ PEAK_WRAPPER = (
 )
 
 
-def run_compress(movie: Path, out: Path, B: int) -> float:
+def compress_cmd(movie: Path, out: Path, B: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "emcodec", "compress", str(movie), "-o", str(out), "-B", str(B), "--force", "-q",
+            *extra]
+
+
+# The settings timed side by side: the default, and each of its two extra steps switched off.
+SETTINGS = {
+    "default (--quantize auto, scene cuts split)": (),
+    "--quantize off": ("--quantize", "off"),
+    "--no-split": ("--no-split",),
+}
+
+
+def run_compress(movie: Path, out: Path, B: int, *extra: str) -> float:
     """Wall seconds of one whole `emcodec compress` process, start-up included."""
-    cmd = [sys.executable, "-m", "emcodec", "compress", str(movie), "-o", str(out), "-B", str(B), "--force", "-q"]
+    cmd = compress_cmd(movie, out, B, *extra)
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t
 
 
 def peak_memory(movie: Path, out: Path, B: int) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one `emcodec compress` process."""
-    cmd = [sys.executable, "-m", "emcodec", "compress", str(movie), "-o", str(out), "-B", str(B), "--force", "-q"]
+    """Wall seconds and peak RSS (bytes) of one `emcodec compress` process (default settings)."""
+    cmd = compress_cmd(movie, out, B)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -104,19 +117,23 @@ def main() -> None:
         raw_bytes = args.frames * args.size * args.size * 2
         write_movie(movie, args.frames, args.size)
         warm(movie)
-        walls = []
-        for _ in range(args.repeat):
-            warm(movie)
-            walls.append(run_compress(movie, scratch / "movie.tcs", args.B))
+        walls = {name: [] for name in SETTINGS}
+        sizes = {}
+        for _ in range(args.repeat):  # interleaved, so a busy moment hits every setting alike
+            for name, extra in SETTINGS.items():
+                warm(movie)
+                out = scratch / "movie.tcs"
+                walls[name].append(run_compress(movie, out, args.B, *extra))
+                sizes[name] = out.stat().st_size
         zstd = zstd_seconds(movie)
-        wall = min(walls)
-        tcs_size = (scratch / "movie.tcs").stat().st_size
         print(f"\n{args.frames} frames of {args.size}x{args.size} uint16 ({raw_bytes / 1e6:.0f} MB), B={args.B}\n")
-        print("| what | seconds | MB/s | ratio to zstd-1 |")
-        print("|---|---|---|---|")
-        print(f"| emcodec compress, whole process (best of {args.repeat}) | {wall:.3f} | {raw_bytes / wall / 1e6:.0f} | {zstd / wall:.2f}x |")
-        print(f"| zstandard level 1, one thread, in memory (best of 3) | {zstd:.3f} | {raw_bytes / zstd / 1e6:.0f} | 1.00x |")
-        print(f"\n.tcs size {tcs_size} bytes: compression ratio {raw_bytes / tcs_size:.2f}")
+        print("| what | seconds | MB/s | ratio to zstd-1 | .tcs bytes | compression ratio |")
+        print("|---|---|---|---|---|---|")
+        for name in SETTINGS:
+            wall = min(walls[name])
+            print(f"| emcodec compress {name}, whole process (best of {args.repeat}) | {wall:.3f} | "
+                  f"{raw_bytes / wall / 1e6:.0f} | {zstd / wall:.2f}x | {sizes[name]} | {raw_bytes / sizes[name]:.2f} |")
+        print(f"| zstandard level 1, one thread, in memory (best of 3) | {zstd:.3f} | {raw_bytes / zstd / 1e6:.0f} | 1.00x | | |")
         if args.memory:
             big = scratch / "big.tif"
             movie.unlink()

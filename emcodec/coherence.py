@@ -20,9 +20,9 @@ from collections import deque
 
 import numpy as np
 
-BLOCK = 8  # pixels summed along a row: the noise of a value falls 8x, the content much less
-SAMPLE_PIXELS = 1 << 15  # rows are skipped until about this many pixels per frame remain
-MAX_ROW_STRIDE = 16
+BLOCK = 8  # pixels summed along a row (a power of 2): the noise of a value falls 8x, the content much less
+SAMPLE_PIXELS = 1 << 12  # rows are skipped until about this many pixels per frame remain
+MAX_ROW_STRIDE = 64  # 2048x2048: 32 rows, 8192 values per frame
 SIGNIFICANCE = 5.0  # robust standard deviations above the typical change
 SIZE = 0.5  # and a change of at least half the two frames' variance
 HISTORY = 64  # pairs of earlier groups that set the typical change
@@ -33,40 +33,54 @@ class CutDetector:
 
     def __init__(self, height: int, width: int):
         self.stride = int(np.clip(height * width // SAMPLE_PIXELS, 1, MAX_ROW_STRIDE))
-        self.block = min(BLOCK, width)
+        self.block = min(BLOCK, 1 << (width.bit_length() - 1))  # a power of 2 no wider than the frame
         self.width = width - width % self.block
         self._history: deque[float] = deque(maxlen=HISTORY)
 
     def features(self, frames: np.ndarray) -> np.ndarray:
-        """(frames, rows, blocks) float64 block sums of every `stride`-th row."""
-        rows = np.asarray(frames)[:, :: self.stride, : self.width]
-        m, r, w = rows.shape
-        return rows.reshape(m, r, w // self.block, self.block).sum(axis=-1, dtype=np.float64)
+        """(frames, values) float64 block sums of every `stride`-th row.
+
+        Summed pairwise (1+1, 2+2, 4+4 columns): 2x faster than np.add.reduceat here.
+        """
+        f = np.asarray(frames)[:, :: self.stride, : self.width].astype(np.float32)
+        while f.shape[-1] > self.width // self.block:
+            f = f[..., 0::2] + f[..., 1::2]
+        return f.reshape(len(f), -1).astype(np.float64)
 
     def cuts(self, frames: np.ndarray) -> list[int]:
         """Indices k (0 < k < len(frames)) where frame k starts a new scene."""
         if len(frames) < 2:
             return []
-        f = self.features(frames).reshape(len(frames), -1)
-        change = np.mean(np.diff(f, axis=0) ** 2, axis=1)
-        mean, var = f.mean(axis=1), f.var(axis=1)
-        relative = change / np.maximum(np.abs(mean[:-1]) + np.abs(mean[1:]), 1e-12)
-        floor = np.sqrt(8.0 / f.shape[1])  # relative spread of a mean of squared noise
-        found, start, earlier = [], 0, np.asarray(self._history)
-        while start < len(change):
-            pool = np.concatenate([relative[start:], earlier])
-            typical = float(np.median(pool))
-            spread = max(1.4826 * float(np.median(np.abs(pool - typical))), floor * typical)
-            hits = [k for k in range(start, len(change))
-                    if relative[k] - typical > SIGNIFICANCE * spread and change[k] > SIZE * (var[k] + var[k + 1])]
-            if not hits:
+        f = self.features(frames)
+        n = f.shape[1]
+        d = f[1:] - f[:-1]
+        change = np.einsum("ij,ij->i", d, d) / n
+        mean = f.sum(axis=1) / n
+        var = np.einsum("ij,ij->i", f, f) / n - mean * mean
+        relative = (change / np.maximum(np.abs(mean[:-1]) + np.abs(mean[1:]), 1e-12)).tolist()
+        size = (SIZE * (var[:-1] + var[1:])).tolist()
+        change = change.tolist()
+        floor = (8.0 / n) ** 0.5  # relative spread of a mean of n squared noise values
+        found, start, earlier = [], 0, list(self._history)
+        while start < len(change):  # plain Python: a few dozen numbers, where numpy calls cost more
+            pool = sorted(relative[start:] + earlier)
+            typical = _median(pool)
+            spread = max(1.4826 * _median(sorted(abs(v - typical) for v in pool)), floor * typical)
+            cut = next((k for k in range(start, len(change))
+                        if relative[k] - typical > SIGNIFICANCE * spread and change[k] > size[k]), None)
+            if cut is None:
                 break
-            found.append(hits[0] + 1)
-            start, earlier = hits[0] + 1, np.zeros(0)  # a new scene: forget the old one's changes
+            found.append(cut + 1)
+            start, earlier = cut + 1, []  # a new scene: forget the old one's changes
         if found:
             self._history.clear()
         self._history.extend(relative[found[-1] if found else 0 :])
         return found
+
+
+def _median(ordered: list[float]) -> float:
+    m = len(ordered) // 2
+    return ordered[m] if len(ordered) % 2 else 0.5 * (ordered[m - 1] + ordered[m])
 
 
 def split(n_frames: int, cuts: list[int]) -> list[tuple[int, int]]:

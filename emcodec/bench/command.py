@@ -50,12 +50,14 @@ def _resolve_device(device: str) -> str:
               help="Where emcodec's decoders run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="emcodec mask seed.")
 @click.option("--level", type=int, default=1, show_default=True, help="emcodec zstd level.")
+@click.option("--quantize", default="auto", show_default=True,
+              help="emcodec measurement settings to compare, comma-separated: off, auto, or steps (e.g. off,auto,2).")
 @click.option("--scan-points", type=click.IntRange(min=2), default=8, show_default=True,
               help="Baseline settings tried below the matched one for the best PSNR within the budget.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json/--plot files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages (the table is still printed).")
 def benchmark(movie, B, vs, reference, method, n_frames, crop, json_out, plot_out, device, seed, level,
-              scan_points, force, quiet):
+              quantize, scan_points, force, quiet):
     """Rate-distortion and speed of emcodec against standard codecs at matched bytes.
 
     For each B the movie is compressed to a real .tcs file and decoded with every emcodec
@@ -68,6 +70,7 @@ def benchmark(movie, B, vs, reference, method, n_frames, crop, json_out, plot_ou
     Examples:
       emcodec benchmark --vs jpeg
       emcodec benchmark --vs all --json bench.json --plot bench.png
+      emcodec benchmark --vs av1,jpegxl --quantize off,auto,2 --plot rd.png
       emcodec benchmark movie.tif -B 10,30 --vs jpeg,av1 --frames 60 --crop 256
       emcodec benchmark noisy.tif --reference denoised.tif --vs jpeg,jpeg2000 --json out.json
     """
@@ -104,8 +107,13 @@ def benchmark(movie, B, vs, reference, method, n_frames, crop, json_out, plot_ou
     data = load_movie(movie, reference=reference, n_frames=n_frames, crop=crop)
     for note in data.notes:
         log(f"note: {note}")
+    from ..codec import parse_quantize
+
+    settings = [parse_quantize(q) for q in (_name_list(quantize) or [])]
+    if not settings:
+        raise EmcodecError("--quantize needs at least one setting")
     config = Config(Bs=Bs, methods=_name_list(method), baselines=names, device=_resolve_device(device),
-                    seed=seed, level=level, scan_points=scan_points)
+                    seed=seed, level=level, quantize=settings, scan_points=scan_points)
     report = run_benchmark(data, config, log=log)
     print_report(report)
     if json_out:

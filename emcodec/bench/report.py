@@ -23,6 +23,11 @@ def _knob(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
 
+def _setting(r: dict) -> str:
+    """emcodec's setting at one point: B and the quantiser (older reports have no quantiser)."""
+    return f"B={r['B']}" + (f" q={r['quantize']}" if "quantize" in r else "")
+
+
 def print_report(report: dict, console=None) -> None:
     """The table a microscopist reads: every method and baseline per B, then the encoder cost."""
     from rich.console import Console
@@ -44,12 +49,12 @@ def print_report(report: dict, console=None) -> None:
     for r in report["results"]:
         e = r["emcodec"]
         for i, (method, d) in enumerate(r["methods"].items()):
-            table.add_row(str(r["B"]) if i == 0 else "", f"emcodec {method}", f"B={r['B']}", str(e["bytes"]),
+            table.add_row(str(r["B"]) if i == 0 else "", f"emcodec {method}", _setting(r), str(e["bytes"]),
                           _fmt(e["bpp"], ".3f"), _fmt(e["ratio"], ".1f"), _fmt(d["psnr"]), _fmt(d["ssim"], ".3f"),
                           "", _fmt(1e3 * e["encode_cpu_s_per_frame"], ".3f"), _fmt(e["encode_fps"], ".0f"),
                           _fmt(d["decode_fps"], ".2f"))
         if not r["methods"]:
-            table.add_row(str(r["B"]), "emcodec (not decoded)", f"B={r['B']}", str(e["bytes"]), _fmt(e["bpp"], ".3f"),
+            table.add_row(str(r["B"]), "emcodec (not decoded)", _setting(r), str(e["bytes"]), _fmt(e["bpp"], ".3f"),
                           _fmt(e["ratio"], ".1f"), "", "", "", _fmt(1e3 * e["encode_cpu_s_per_frame"], ".3f"),
                           _fmt(e["encode_fps"], ".0f"), "")
         for name, b in r["baselines"].items():
@@ -72,14 +77,14 @@ def print_report(report: dict, console=None) -> None:
     for row in cost["per_B"]:
         parts = [f"{name} {_fmt(v['ratio_to_emcodec'], '.1f')}x" for name, v in row["baselines"].items()]
         bars = [f"{name}: {'holds' if v['holds'] else 'FAILS'}" for name, v in row["bars"].items()]
-        console.print(f"encoder CPU, B={row['B']}: emcodec {_fmt(1e3 * row['emcodec'], '.3f')} ms/frame; "
+        console.print(f"encoder CPU, {_setting(row)}: emcodec {_fmt(1e3 * row['emcodec'], '.3f')} ms/frame; "
                       f"baselines cost {', '.join(parts) or '-'} as much" + (f" [{'; '.join(bars)}]" if bars else ""))
     for note in report["notes"]:
         console.print(f"note: {note}")
     for r in report["results"]:
         for name, b in r["baselines"].items():
             if "note" in b:
-                console.print(f"note: B={r['B']} {name}: {b['note']}")
+                console.print(f"note: {_setting(r)} {name}: {b['note']}")
 
 
 def _clean(value):
@@ -120,10 +125,10 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panel_B = report["results"][0]["B"] if report["results"] else None
+    panel = report["results"][0] if report["results"] else None
     for r in report["results"]:
         if any("_frames" in d for d in list(r["methods"].values()) + list(r["baselines"].values())):
-            panel_B = r["B"]
+            panel = r
             break
     panels = []  # (title, frame)
     idx = len(movie.frames) // 2
@@ -131,11 +136,11 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
         panels.append(("reference", movie.reference[idx]))
     panels.append(("raw", movie.frames[idx]))
     for r in report["results"]:
-        if r["B"] != panel_B:
+        if r is not panel:
             continue
         for method, d in r["methods"].items():
             if "_frames" in d:
-                panels.append((f"emcodec {method}, B={panel_B}\n{_fmt(d['psnr'])} dB", d["_frames"][idx]))
+                panels.append((f"emcodec {method}, {_setting(r)}\n{_fmt(d['psnr'])} dB", d["_frames"][idx]))
         names = list(r["baselines"])
         pick = "jpeg" if "jpeg" in names else (names[0] if names else None)
         if pick and "_frames" in r["baselines"][pick]:
@@ -148,9 +153,11 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
     ax = fig.add_subplot(grid[0, :])
     series: dict[str, list] = {}
     best: dict[str, list] = {}
+    several = len({r.get("quantize") for r in report["results"]}) > 1
     for r in report["results"]:
         for method, d in r["methods"].items():
-            series.setdefault(f"emcodec {method}", []).append((r["emcodec"]["bpp"], d["psnr"], r["B"]))
+            label = f"emcodec {method}" + (f" quantize {r['quantize']}" if several else "")
+            series.setdefault(label, []).append((r["emcodec"]["bpp"], d["psnr"], r["B"]))
         for name, b in r["baselines"].items():
             if "matched" in b:
                 series.setdefault(name, []).append((b["matched"]["bpp"], b["matched"]["psnr"], r["B"]))
@@ -162,6 +169,8 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
             continue
         c = colors[i % len(colors)]
         marker = "o" if label.startswith("emcodec") else "s"
+        if several and label.startswith("emcodec"):
+            marker = "o^vD<>"[sorted(s for s in series if s.startswith("emcodec")).index(label) % 6]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=c, label=f"{label} (matched)"
                 if not label.startswith("emcodec") else label)
         for x, y, B in pts:
@@ -202,7 +211,7 @@ def markdown_tables(report: dict) -> str:
     for r in report["results"]:
         e = r["emcodec"]
         for method, d in r["methods"].items():
-            lines.append(f"| {r['B']} | **emcodec {method}** | B={r['B']} | {e['bytes']} | {_fmt(e['bpp'], '.3f')} | "
+            lines.append(f"| {r['B']} | **emcodec {method}** | {_setting(r)} | {e['bytes']} | {_fmt(e['bpp'], '.3f')} | "
                          f"{_fmt(e['ratio'], '.1f')} | {_fmt(d['psnr'])} | {_fmt(d['ssim'], '.3f')} | | "
                          f"{_fmt(1e3 * e['encode_cpu_s_per_frame'], '.3f')} | {_fmt(e['encode_fps'], '.0f')} | "
                          f"{_fmt(d['decode_fps'], '.2f')} |")
@@ -222,7 +231,7 @@ def markdown_tables(report: dict) -> str:
     names = sorted({n for row in cost["per_B"] for n in row["baselines"]},
                    key=lambda n: list(report["settings"]["baselines"]).index(n))
     if names:
-        out += ("\n| B | emcodec CPU ms/frame | " + " | ".join(f"{n} ms/frame (x emcodec)" for n in names)
+        out += ("\n| setting | emcodec CPU ms/frame | " + " | ".join(f"{n} ms/frame (x emcodec)" for n in names)
                 + " | bars |\n|" + "---|" * (len(names) + 3) + "\n")
         for row in cost["per_B"]:
             cells = []
@@ -232,5 +241,5 @@ def markdown_tables(report: dict) -> str:
                              if v else "-")
             bars = "; ".join(f"{k}: {'holds' if v['holds'] else 'fails'} ({_fmt(v['ratio'], '.2f')}x)"
                              for k, v in row["bars"].items())
-            out += f"| {row['B']} | {_fmt(1e3 * row['emcodec'], '.3f')} | " + " | ".join(cells) + f" | {bars or '-'} |\n"
+            out += f"| {_setting(row)} | {_fmt(1e3 * row['emcodec'], '.3f')} | " + " | ".join(cells) + f" | {bars or '-'} |\n"
     return out

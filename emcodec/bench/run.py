@@ -54,6 +54,7 @@ class Config:
     device: str = "cpu"
     seed: int = 0
     level: int = 1
+    quantize: list = field(default_factory=lambda: ["auto"])  # emcodec settings: "off", "auto", steps
     scan_points: int = 8
     panel_B: int | None = None  # the B shown in the frame/FFT panel (default: the first)
     isolate_timing: bool = True  # time the encoders in a fresh process (see _run_timings)
@@ -221,6 +222,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                    "frame with the same data range, mean over frames",
         "settings": {"B": list(config.Bs), "methods": methods, "baselines": [b.name for b in baselines],
                      "device": config.device, "seed": config.seed, "zstd_level": config.level,
+                     "quantize": [quantize_label(q) for q in config.quantize],
                      "decoders": decoder_params,
                      "matching": "largest total <= .tcs file size, by bisection on the quality knob; "
                                  ">= 90% of it where the knob allows",
@@ -239,16 +241,21 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
         with create_stack(src, height=h, width=w, dtype=movie.frames.dtype, n_frames=n, pixel_size=None) as wr:
             wr.write(movie.frames)
 
-        # 1. emcodec files and encoder CPU (no torch yet)
-        per_B = {}
+        # 1. emcodec files, one per B and quantiser setting (a "point"), no torch yet
+        points = {}
         for B in config.Bs:
-            log(f"B={B}: emcodec compress")
-            tcs = tmp / f"movie-B{B}.tcs"
-            size = compress(src, tcs, B=B, seed=config.seed, level=config.level).file_bytes
-            if size != tcs.stat().st_size:
-                raise RuntimeError("compress() reported a size that is not the file's")
-            per_B[B] = {"B": B, "tcs": tcs, "emcodec": _rate(movie, size), "methods": {}, "baselines": {}}
-        budgets = [per_B[B]["emcodec"]["bytes"] for B in config.Bs]
+            for q in config.quantize:
+                label = quantize_label(q)
+                log(f"B={B}: emcodec compress --quantize {label}")
+                tcs = tmp / f"movie-B{B}-q{label}.tcs"
+                result = compress(src, tcs, B=B, seed=config.seed, level=config.level, quantize=q)
+                if result.file_bytes != tcs.stat().st_size:
+                    raise RuntimeError("compress() reported a size that is not the file's")
+                points[B, label] = {"B": B, "quantize": label, "tcs": tcs, "emcodec": _rate(movie, result.file_bytes),
+                                    "methods": {}, "baselines": {}}
+                if result.quantizer is not None:
+                    points[B, label]["emcodec"]["quantizer"] = result.quantizer.describe()
+        budgets = [p["emcodec"]["bytes"] for p in points.values()]
 
         # 2. baselines: match, scan for the best PSNR in budget, time encode and decode
         for b in baselines:
@@ -264,8 +271,9 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     psnr_cache[key] = (_scores(movie, dec, peak, with_ssim=with_ssim), dec)
                 return psnr_cache[key]
 
-            for B, budget in zip(config.Bs, budgets):
-                log(f"B={B}: {b.name} at matched bytes ({budget} bytes)")
+            for key, budget in zip(points, budgets):
+                B = key[0]
+                log(f"B={B} --quantize {key[1]}: {b.name} at matched bytes ({budget} bytes)")
                 m = match_budget(sizer, budget, b.knob_range, step=b.knob_step,
                                  more_bytes_when_larger=b.more_bytes_when_larger, log=b.log_knob)
                 entry = {"label": b.label, "knob": b.knob, "budget_bytes": budget, "fits": m.fits,
@@ -274,7 +282,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 if not m.fits:
                     entry["note"] = (f"even the fewest-bytes setting ({b.knob}={m.smallest.knob:g}) takes "
                                      f"{m.smallest.nbytes} bytes > {budget}")
-                    per_B[B]["baselines"][b.name] = entry
+                    points[key]["baselines"][b.name] = entry
                     continue
                 t = m.matched
                 scores, decoded = score(t, with_ssim=True)
@@ -300,21 +308,21 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 entry["best_in_budget"] = {"knob": best["knob"], **_rate(movie, best["bytes"]),
                                            "psnr": best_scores["psnr"], "ssim": best_scores["ssim"]}
                 entry["scan"] = scan
-                if B == (config.panel_B or config.Bs[0]):
+                if key == _panel_key(config, points):
                     entry["_frames"] = decoded
-                per_B[B]["baselines"][b.name] = entry
+                points[key]["baselines"][b.name] = entry
                 _drop_large(sizer, max(budgets))
 
         # 3. encoder CPU at matched bytes, all in one fresh process (see _encoder_timings)
         log("encoder CPU at matched bytes")
-        tasks = [("emcodec", B) for B in config.Bs]
-        tasks += [(name, e["matched"]["knob"]) for B in config.Bs for name, e in per_B[B]["baselines"].items()
+        tasks = [("emcodec", key) for key in points]
+        tasks += [(name, e["matched"]["knob"]) for p in points.values() for name, e in p["baselines"].items()
                   if "matched" in e]
         timings = dict(zip(tasks, _run_timings(str(src), tasks, config)))
-        for B in config.Bs:
-            cpu, wall = timings[("emcodec", B)]
-            per_B[B]["emcodec"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
-            for name, e in per_B[B]["baselines"].items():
+        for key, p in points.items():
+            cpu, wall = timings[("emcodec", key)]
+            p["emcodec"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
+            for name, e in p["baselines"].items():
                 if "matched" in e:
                     cpu, wall = timings[(name, e["matched"]["knob"])]
                     e["matched"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
@@ -323,15 +331,16 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
             "process that never imports torch" if config.isolate_timing else "in this process")
 
         # 4. emcodec decoders (torch from here on)
-        for B in config.Bs:
+        for key, p in points.items():
+            B = key[0]
             for method in methods:
                 if B not in report["settings"]["decoders"][method]["B"]:
                     continue
-                log(f"B={B}: decode with {method}")
-                out = tmp / f"movie-B{B}-{method}.tif"
+                log(f"B={B} --quantize {key[1]}: decode with {method}")
+                out = tmp / f"movie-B{B}-q{key[1]}-{method}.tif"
                 c0, w0 = time.process_time(), time.perf_counter()
                 try:
-                    decompress(per_B[B]["tcs"], out, method=method, device=config.device, force=True)
+                    decompress(p["tcs"], out, method=method, device=config.device, force=True)
                     with open_stack(out) as reader:
                         decoded = reader.read(0, reader.info.n_frames)
                     path = "emcodec.codec.decompress to a TIFF, read back"
@@ -339,29 +348,38 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug in the writer must not hide the decoder's numbers
                     c0, w0 = time.process_time(), time.perf_counter()
-                    decoded = _decode_in_memory(per_B[B]["tcs"], method, config.device)
+                    decoded = _decode_in_memory(p["tcs"], method, config.device)
                     path = "in memory (decode_group + to_dtype, no output file)"
                     notes.append(f"B={B} {method}: decompress() failed ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0][:120]}); decoded in memory with the same decoder instead")
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 entry = {**_scores(movie, decoded, peak), **_speed(movie, wall, "decode"), "decode_cpu_s": cpu,
                          "decode_path": path}
-                if B == (config.panel_B or config.Bs[0]):
+                if key == _panel_key(config, points):
                     entry["_frames"] = decoded
-                per_B[B]["methods"][method] = entry
+                p["methods"][method] = entry
                 for leftover in tmp.glob(out.name + "*"):  # the movie and decompress's sidecar
                     leftover.unlink()
 
-    for B in config.Bs:
-        r = per_B[B]
-        r.pop("tcs")
-        report["results"].append(r)
+    for p in points.values():
+        p.pop("tcs")
+        report["results"].append(p)
     report["encoder_cost"] = encoder_cost(report)
     return report
 
 
+def quantize_label(q) -> str:
+    return f"{q:g}" if isinstance(q, (int, float)) else str(q)
+
+
+def _panel_key(config: Config, points: dict) -> tuple:
+    """The point whose frames the figure shows: the panel B (default the first) at the first setting."""
+    B = config.panel_B or config.Bs[0]
+    return next(k for k in points if k[0] == B)
+
+
 def _encoder_timings(src: str, tasks: list[tuple], seed: int, level: int) -> list[tuple[float, float]]:
-    """(CPU s, wall s) per call of each encoder: ("emcodec", B) or (baseline name, knob).
+    """(CPU s, wall s) per call of each encoder: ("emcodec", (B, quantize)) or (baseline name, knob).
 
     emcodec is timed as a user runs it: compress() from the TIFF (in the page cache), input
     reading and conversion included. Baselines get their codes ready-made (conversion not
@@ -376,7 +394,8 @@ def _encoder_timings(src: str, tasks: list[tuple], seed: int, level: int) -> lis
     out = []
     for name, arg in tasks:
         if name == "emcodec":
-            _, cpu, wall = timed(lambda: compress(src, io.BytesIO(), B=int(arg), seed=seed, level=level))
+            _, cpu, wall = timed(lambda: compress(src, io.BytesIO(), B=int(arg[0]), seed=seed, level=level,
+                                                  quantize=arg[1]))
         else:
             b = bl.BY_NAME[name]
             if name not in codes:
@@ -442,7 +461,7 @@ def encoder_cost(report: dict) -> dict:
            "per_B": []}
     for r in report["results"]:
         em = r["emcodec"]["encode_cpu_s_per_frame"]
-        row = {"B": r["B"], "emcodec": em, "baselines": {}, "bars": {}}
+        row = {"B": r["B"], "quantize": r["quantize"], "emcodec": em, "baselines": {}, "bars": {}}
         for name, e in r["baselines"].items():
             if "matched" in e:
                 c = e["matched"]["encode_cpu_s_per_frame"]
