@@ -2,6 +2,7 @@
 
     python benchmarks/measurement_coding.py                       # sample + atomic sim (+ stills if present)
     python benchmarks/measurement_coding.py --stills ../shared/data/real-stills
+    python benchmarks/measurement_coding.py --quantize auto    # the quantised measurement's codes
 
 For every full group of each movie at B = 10, 20, 30 the measurement Y (masked sum, shifted to
 start at 0, narrowest unsigned type: what the container stores) is coded with each candidate;
@@ -10,7 +11,9 @@ after a byte shuffle). CPU is `time.process_time()` per measurement frame, best 
 can be set beside the encoder's ~0.08-0.1 ms per movie frame (docs/BENCHMARKS.md).
 Candidates: zstd levels 1/3/9/19 on the raw bytes, after a byte shuffle, after a horizontal
 delta (zigzag) + shuffle, and after the LOCO-I median predictor (zigzag) + shuffle; JPEG-LS
-lossless (CharLS through imagecodecs).
+lossless and near-lossless (CharLS through imagecodecs; near-lossless is lossy: |error| <= NEAR
+in the coded values). With --quantize the coded values are the quantiser's codes (what the
+container stores with `emcodec compress --quantize`), the noise fitted as the encoder does.
 """
 
 from __future__ import annotations
@@ -30,12 +33,19 @@ from emcodec.simulate import sample_movie, simulate_movie
 TODAY = "zstd-1 shuffle"  # what the container writes now (emcodec.container.pack_measurement)
 
 
-def measurements(noisy: np.ndarray, B: int, seed: int = 0) -> list[np.ndarray]:
+def measurements(noisy: np.ndarray, B: int, seed: int = 0, quantize=None) -> list[np.ndarray]:
     n, h, w = noisy.shape
     masks = make_masks(seed, B, 0, 0, h, w)
+    q = None
+    if quantize is not None:
+        from emcodec.codec import choose_quantizer
+
+        q, _ = choose_quantizer(noisy[:B], B, quantize)
     out = []
     for g in range(n // B):
         y = np.einsum("khw,khw->hw", masks.astype(np.int64), noisy[g * B:(g + 1) * B].astype(np.int64))
+        if q is not None:
+            y = q.codes_of(y)
         y -= y.min()
         out.append(y.astype(np.uint8 if y.max() < 256 else np.uint16))
     return out
@@ -75,6 +85,9 @@ def candidates():
 
         if imagecodecs.JPEGLS.available:
             yield "JPEG-LS lossless (CharLS)", (lambda y: imagecodecs.jpegls_encode(np.ascontiguousarray(y)))
+            for near in (1, 2):
+                yield f"JPEG-LS near-lossless NEAR={near} (lossy)", (
+                    lambda y, near=near: imagecodecs.jpegls_encode(np.ascontiguousarray(y), level=near))
     except ImportError:
         print("imagecodecs not installed: JPEG-LS skipped", file=sys.stderr)
 
@@ -107,14 +120,20 @@ def movies(stills: str):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stills", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real-stills"))
+    p.add_argument("--quantize", help="code the quantiser's codes: auto or a step")
     a = p.parse_args(argv)
+    quantize = None
+    if a.quantize:
+        from emcodec.codec import parse_quantize
+
+        quantize = parse_quantize(a.quantize)
     cands = dict(candidates())
     today_stage = cands[TODAY]
     print("| movie | B | stage | bytes | vs today | CPU ms per measurement frame | CPU ms per movie frame |")
     print("|---|---|---|---|---|---|---|")
     for name, noisy in movies(a.stills):
         for B in (10, 20, 30):
-            ys = measurements(noisy, B)
+            ys = measurements(noisy, B, quantize=quantize)
             if not ys:
                 continue
             today = sum(len(today_stage(y)) for y in ys)

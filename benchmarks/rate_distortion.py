@@ -9,6 +9,7 @@ one PNG per movie into --out and prints Markdown tables. A missing STILLS folder
     python benchmarks/rate_distortion.py --stills ../shared/data/real-stills --vs all --out bench-results
     python benchmarks/rate_distortion.py --skip-sample --sims '' --doses 20 --still-frames 20   # quicker
     python benchmarks/rate_distortion.py --profile-encoder      # where the encoder's CPU goes
+    python benchmarks/rate_distortion.py --vs jpeg,jpegxl,av1 --method tcsdl --quantize off,0.5,auto,2 --out bench-q
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from emcodec.bench import baselines as bl
 from emcodec.bench.report import markdown_tables, print_report, write_json, write_plot
 from emcodec.bench.run import Config, Movie, load_movie, run_benchmark
 from emcodec.bench.stills import list_stills, movie_from_still
+from emcodec.codec import parse_quantize
 from emcodec.simulate import simulate_movie
 
 DEFAULT_STILL = "10_dso_8nm_none_none.png"
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("-B", default="10,20,30")
     ap.add_argument("--method", help="emcodec decoders, comma-separated (default: every registered one)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quantize", default="auto",
+                    help="emcodec measurement settings, comma-separated: off, auto, steps (e.g. off,0.5,auto,2)")
     ap.add_argument("--sample-frames", type=int, default=40, help="frames of the built-in sample (it has 40)")
     ap.add_argument("--sample-crop", type=int, default=256)
     ap.add_argument("--skip-sample", action="store_true")
@@ -130,7 +134,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     names = list(bl.BY_NAME) if args.vs == "all" else [v.strip() for v in args.vs.split(",") if v.strip()]
     config = Config(Bs=[int(b) for b in args.B.split(",")], baselines=names, device=args.device,
-                    methods=[m.strip() for m in args.method.split(",")] if args.method else None)
+                    methods=[m.strip() for m in args.method.split(",")] if args.method else None,
+                    quantize=[parse_quantize(q.strip()) for q in args.quantize.split(",") if q.strip()])
     sections = []
     if not args.skip_sample:
         movie = load_movie(None, n_frames=args.sample_frames, crop=args.sample_crop)
