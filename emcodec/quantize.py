@@ -182,12 +182,16 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     q = int(QUANTILE * (per_bin - 1))
     mx = means[order[:, per_bin // 2]]
     vy = np.partition(var[order], q, axis=1)[:, q] / QUANTILE_BIAS
-    if np.ptp(mx) <= 1e-6 * max(1.0, abs(mx[0])):  # flat brightness: slope and floor cannot be told apart
-        return None
-    gain, floor = np.polyfit(np.asarray(mx), np.asarray(vy), 1)
-    if not (np.isfinite(gain) and np.isfinite(floor) and gain > 0):
-        return None
-    return NoiseModel(float(gain), float(floor))
+    level, noise = float(np.median(mx)), float(np.median(vy))
+    if np.ptp(mx) >= NARROW * abs(level):
+        gain, floor = np.polyfit(np.asarray(mx), np.asarray(vy), 1)
+        if np.isfinite(gain) and np.isfinite(floor) and gain > 0:
+            return NoiseModel(float(gain), float(floor))
+    # A (nearly) flat field: slope and floor cannot be told apart, so take it as shot noise
+    # alone (a counting detector's law), which still puts the step at the right size there.
+    if level > 0 and noise > 0 and np.isfinite(noise):
+        return NoiseModel(noise / level, 0.0)
+    return None
 
 
 def _block_sums(a: np.ndarray, block: int) -> np.ndarray:
@@ -199,6 +203,7 @@ def _block_sums(a: np.ndarray, block: int) -> np.ndarray:
 # The 10% quantile of a 4x4 block's sample variance (15 degrees of freedom) over the true
 # variance, for Gaussian noise: scipy.stats.chi2.ppf(0.1, 15) / 15.
 QUANTILE, QUANTILE_BIAS = 0.1, 0.5698
+NARROW = 0.25  # brightness bins spanning less than this fraction of their level: a flat field
 
 
 def auto_quantizer(frames: np.ndarray, B: int, density: float, *, step: float = AUTO_STEP,

@@ -229,3 +229,23 @@ def test_cli_json_and_plot(tmp_path, capsys):
     assert "unknown baseline" in err and "Traceback" not in err
     assert main(["benchmark", str(src), "-B", "1"]) == 1
     assert "B must be" in capsys.readouterr().err
+
+
+def test_quantiser_settings_are_compared_point_by_point(tmp_path):
+    from emcodec.bench.report import markdown_tables, write_plot
+
+    movie = tiny_movie(n=6, size=48)
+    rep = run_benchmark(movie, Config(Bs=[3], baselines=["jpeg"], methods=["gap-tv"], quantize=["off", "auto", 2.0],
+                                      scan_points=3))
+    points = {r["quantize"]: r for r in rep["results"]}
+    assert list(points) == ["off", "auto", "2"] and rep["settings"]["quantize"] == ["off", "auto", "2"]
+    sizes = [points[q]["emcodec"]["bytes"] for q in ("off", "auto", "2")]
+    assert sizes[0] > sizes[1] > sizes[2]  # coarser steps, smaller files
+    assert "quantizer" not in points["off"]["emcodec"] and points["2"]["emcodec"]["quantizer"]["step"] == 2.0
+    for r in rep["results"]:  # each point's baseline is matched to that point's bytes
+        jpeg = r["baselines"]["jpeg"]
+        assert jpeg["budget_bytes"] == r["emcodec"]["bytes"]
+        assert "matched" not in jpeg or jpeg["matched"]["bytes"] <= r["emcodec"]["bytes"]
+    assert "B=3 q=auto" in markdown_tables(rep)
+    write_plot(rep, movie, tmp_path / "q.png")
+    assert (tmp_path / "q.png").read_bytes()[:8] == PNG_MAGIC

@@ -271,3 +271,28 @@ def test_failure_midway_leaves_no_partial_file(tif, tmp_path, monkeypatch):
     assert main(["compress", str(tif), "-o", str(out), "-q"]) == 1
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_info_says_how_the_measurement_is_stored_and_old_files_decode(tif, tmp_path, capsys):
+    poisson = tmp_path / "counts.tif"
+    tifffile.imwrite(poisson, np.random.default_rng(0).poisson(30, (12, 32, 40)).astype(np.uint16))
+    for args, expected in [([], "on"), (["--quantize", "off"], "off"), (["--gain", "1", "--quantize", "0.5"], "on")]:
+        out = tmp_path / "c.tcs"
+        assert run(["compress", poisson, "-o", out, "-q", "--force", *args], capsys)[0] == 0
+        facts = json.loads(run(["info", out, "--json"], capsys)[1])
+        assert facts["format_version"] == 2 and facts["measurement"]["quantize"] == expected
+        if args[:2] == ["--gain", "1"]:
+            assert facts["measurement"]["gain"] == 1.0 and facts["measurement"]["step"] == 0.5
+    code, text, _ = run(["info", out], capsys)
+    assert "quantised: generalised-anscombe transform, step 0.5" in text and "split_groups" in text
+    floats = tmp_path / "f.tif"
+    tifffile.imwrite(floats, movie_frames("float32"))
+    run(["compress", floats, "-q"], capsys)
+    facts = json.loads(run(["info", floats.with_suffix(".tcs"), "--json"], capsys)[1])
+    assert facts["measurement"]["quantize"] == "off" and "float input" in facts["metadata"]["quantize"]
+    old = Path(__file__).parent / "data" / "format-v1.tcs"
+    code, text, _ = run(["info", old], capsys)
+    assert code == 0 and "format_version     1" in text and "lossless" in text
+    target = tmp_path / "old.tif"
+    assert run(["decompress", old, "-o", target, "--method", "gap-tv", "-q"], capsys)[0] == 0
+    assert tifffile.imread(target).shape == (13, 32, 48)
