@@ -84,33 +84,26 @@ class Quantizer:
 
     # ------------------------------------------------------------ encoder side
 
-    def table(self, lo: int, hi: int) -> tuple[int, np.ndarray]:
-        """Codes for every integer Y in [lo, hi], as (lo, table)."""
-        return lo, self.codes_of(np.arange(lo, hi + 1, dtype=np.int64))
-
     def quantize(self, y: np.ndarray, cache: dict | None = None) -> np.ndarray:
         """Codes of an integer measurement, one table read per pixel.
 
-        `cache` (a dict the caller keeps per file) holds the table between groups.
+        `cache` (a dict the caller keeps per file) holds the table between groups; a group
+        outside it rebuilds it over the union of both ranges, with some slack.
         """
         if y.dtype.kind not in "iu":
             raise TypeError("only integer measurements are quantised (float input is stored losslessly)")
         lo, hi = int(y.min()), int(y.max())
         cache = {} if cache is None else cache
-        base, lut = cache.get("lut", (0, np.zeros(0, np.int64)))
-        if lo < base or hi >= base + lut.size:
-            span = hi - lo + 1
-            new_lo = min(lo, base) if lut.size else lo
-            new_hi = max(hi, base + lut.size - 1) if lut.size else hi
-            new_hi = max(new_hi, new_lo + int(span * LUT_SLACK))
-            base, lut = self.table(new_lo, new_hi)
-            cmin, cmax = int(lut[0]), int(lut[-1])
-            narrow = next(t for t in (np.int16, np.int32, np.int64)
-                          if np.iinfo(t).min <= cmin and cmax <= np.iinfo(t).max)
-            lut = lut.astype(narrow)
-            cache["lut"] = (base, lut)
-        index = y - base if base else y
-        return np.take(lut, index)  # 2-3x faster than lut[index]
+        table = cache.get("lut")
+        if table is None or lo < table[0] or hi >= table[0] + table[1].size:
+            if table is not None:
+                lo, hi = min(lo, table[0]), max(hi, table[0] + table[1].size - 1)
+            hi = max(hi, lo + int((hi - lo + 1) * LUT_SLACK))
+            codes = self.codes_of(np.arange(lo, hi + 1, dtype=np.int64))
+            narrow = np.promote_types(np.min_scalar_type(codes[0]), np.min_scalar_type(codes[-1]))
+            table = cache["lut"] = (lo, codes.astype(narrow))
+        base, lut = table
+        return np.take(lut, y - base if base else y)  # 2-3x faster than lut[index]
 
     # ------------------------------------------------------------ decoder side
 

@@ -255,7 +255,8 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                                     "methods": {}, "baselines": {}}
                 if result.quantizer is not None:
                     points[B, label]["emcodec"]["quantizer"] = result.quantizer.describe()
-        budgets = [p["emcodec"]["bytes"] for p in points.values()]
+        largest = max(p["emcodec"]["bytes"] for p in points.values())
+        panel = _panel_key(config, points)
 
         # 2. baselines: match, scan for the best PSNR in budget, time encode and decode
         for b in baselines:
@@ -271,8 +272,8 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     psnr_cache[key] = (_scores(movie, dec, peak, with_ssim=with_ssim), dec)
                 return psnr_cache[key]
 
-            for key, budget in zip(points, budgets):
-                B = key[0]
+            for key, point in points.items():
+                B, budget = key[0], point["emcodec"]["bytes"]
                 log(f"B={B} --quantize {key[1]}: {b.name} at matched bytes ({budget} bytes)")
                 m = match_budget(sizer, budget, b.knob_range, step=b.knob_step,
                                  more_bytes_when_larger=b.more_bytes_when_larger, log=b.log_knob)
@@ -282,7 +283,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 if not m.fits:
                     entry["note"] = (f"even the fewest-bytes setting ({b.knob}={m.smallest.knob:g}) takes "
                                      f"{m.smallest.nbytes} bytes > {budget}")
-                    points[key]["baselines"][b.name] = entry
+                    point["baselines"][b.name] = entry
                     continue
                 t = m.matched
                 scores, decoded = score(t, with_ssim=True)
@@ -308,10 +309,10 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 entry["best_in_budget"] = {"knob": best["knob"], **_rate(movie, best["bytes"]),
                                            "psnr": best_scores["psnr"], "ssim": best_scores["ssim"]}
                 entry["scan"] = scan
-                if key == _panel_key(config, points):
+                if key == panel:
                     entry["_frames"] = decoded
-                points[key]["baselines"][b.name] = entry
-                _drop_large(sizer, max(budgets))
+                point["baselines"][b.name] = entry
+                _drop_large(sizer, largest)
 
         # 3. encoder CPU at matched bytes, all in one fresh process (see _encoder_timings)
         log("encoder CPU at matched bytes")
@@ -355,7 +356,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 entry = {**_scores(movie, decoded, peak), **_speed(movie, wall, "decode"), "decode_cpu_s": cpu,
                          "decode_path": path}
-                if key == _panel_key(config, points):
+                if key == panel:
                     entry["_frames"] = decoded
                 p["methods"][method] = entry
                 for leftover in tmp.glob(out.name + "*"):  # the movie and decompress's sidecar
