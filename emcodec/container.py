@@ -130,10 +130,15 @@ class Group:
         return self.parts[0].measurement
 
 
-def pack_measurement(y: np.ndarray, level: int) -> tuple[int, int, int, int, bytes]:
-    """Store Y losslessly: integers shifted to start at 0 in the narrowest unsigned type."""
+def pack_measurement(y: np.ndarray, level: int, offset: int | None = None) -> tuple[int, int, int, int, bytes]:
+    """Store Y losslessly: integers shifted to start at 0 in the narrowest unsigned type.
+
+    With `offset`, y holds unsigned values ready to store (the quantiser's codes less `offset`).
+    """
     if y.dtype.kind == "f":
         stored, offset = y, 0
+    elif offset is not None:
+        stored = y
     else:
         offset = int(y.min()) if y.size else 0
         span = int(y.max()) - offset if y.size else 0
@@ -204,9 +209,10 @@ class TcsWriter:
         start = self._pos
         q = self.header.quantizer
         for first, n, y in parts:
+            offset = None
             if q is not None:
-                y = q.quantize(y, self._lut)
-            code, flt, offset, raw_len, payload = pack_measurement(y, self.level)
+                y, offset = q.quantize(y, self._lut)
+            code, flt, offset, raw_len, payload = pack_measurement(y, self.level, offset)
             rec = GROUP.pack(GROUP_TAG, len(self._offsets), n, code, flt, offset, raw_len, len(payload),
                              first, len(parts))
             self._write(rec + CRC.pack(zlib.crc32(rec)))

@@ -84,26 +84,38 @@ class Quantizer:
 
     # ------------------------------------------------------------ encoder side
 
-    def quantize(self, y: np.ndarray, cache: dict | None = None) -> np.ndarray:
-        """Codes of an integer measurement, one table read per pixel.
+    def quantize(self, y: np.ndarray, cache: dict | None = None) -> tuple[np.ndarray, int]:
+        """Codes of an integer measurement, ready to store: (unsigned values, offset), code = value + offset.
 
-        `cache` (a dict the caller keeps per file) holds the table between groups; a group
-        outside it rebuilds it over the union of both ranges, with some slack.
+        One table read per pixel and no pass after it: the table holds the codes less its
+        first code in the narrowest unsigned type. `cache` (a dict the caller keeps per file)
+        holds the table and the index buffer between groups; a group outside the table
+        rebuilds it over the union of both ranges, with some slack.
         """
         if y.dtype.kind not in "iu":
             raise TypeError("only integer measurements are quantised (float input is stored losslessly)")
         lo, hi = int(y.min()), int(y.max())
         cache = {} if cache is None else cache
         table = cache.get("lut")
-        if table is None or lo < table[0] or hi >= table[0] + table[1].size:
-            if table is not None:
-                lo, hi = min(lo, table[0]), max(hi, table[0] + table[1].size - 1)
-            hi = max(hi, lo + int((hi - lo + 1) * LUT_SLACK))
-            codes = self.codes_of(np.arange(lo, hi + 1, dtype=np.int64))
-            narrow = np.promote_types(np.min_scalar_type(codes[0]), np.min_scalar_type(codes[-1]))
-            table = cache["lut"] = (lo, codes.astype(narrow))
-        base, lut = table
-        return np.take(lut, y - base if base else y)  # 2-3x faster than lut[index]
+        if table is None or lo < table[0] or hi >= table[0] + table[2].size:
+            lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
+            hi_t = max(hi_t, lo_t + int((hi_t - lo_t + 1) * LUT_SLACK))
+            codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
+            first = int(codes[0])
+            table = cache["lut"] = (lo_t, first, (codes - first).astype(np.min_scalar_type(int(codes[-1]) - first)))
+        base, first, lut = table
+        # the index as intp, in a buffer kept per file: np.take would convert it into a fresh
+        # half-megabyte array per 256x256 group, whose page faults cost more than the lookup
+        index = cache.get("index")
+        if index is None or index.shape != y.shape:
+            index = cache["index"] = np.empty(y.shape, np.intp)
+        np.subtract(y, base, out=index, dtype=np.intp, casting="unsafe")
+        values = np.take(lut, index, mode="clip")  # in range by the check above; "clip" skips the error path
+        low, high = int(lut[lo - base]), int(lut[hi - base])  # the table is monotone
+        narrow = np.min_scalar_type(high - low)
+        if narrow.itemsize < values.itemsize:  # this group spans less than the table
+            return (values - values.dtype.type(low)).astype(narrow), first + low
+        return values, first
 
     # ------------------------------------------------------------ decoder side
 
@@ -177,9 +189,13 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     vy = np.partition(var[order], q, axis=1)[:, q] / QUANTILE_BIAS
     level, noise = float(np.median(mx)), float(np.median(vy))
     if np.ptp(mx) >= NARROW * abs(level):
-        gain, floor = np.polyfit(np.asarray(mx), np.asarray(vy), 1)
+        # least squares written out: np.polyfit goes through BLAS, whose idle threads then
+        # spin for a while, costing as much CPU as compressing a short movie
+        dx = mx - mx.mean()
+        gain = float((dx * vy).sum() / (dx * dx).sum())
+        floor = float(vy.mean() - gain * mx.mean())
         if np.isfinite(gain) and np.isfinite(floor) and gain > 0:
-            return NoiseModel(float(gain), float(floor))
+            return NoiseModel(gain, floor)
     # A (nearly) flat field: slope and floor cannot be told apart, so take it as shot noise
     # alone (a counting detector's law), which still puts the step at the right size there.
     if level > 0 and noise > 0 and np.isfinite(noise):

@@ -175,15 +175,24 @@ class StackReader:
             raise ValueError(f"frame range [{start}, {stop}) outside [0, {n})")
         return start, stop
 
+    # Mapped pages are given back once this many bytes of frames have been used: a bound on
+    # the resident memory that costs one system call per 32 MB, not one per chunk (measured:
+    # per-chunk release was ~10% of compressing 40 frames of 256x256).
+    RELEASE_BYTES = 1 << 25
+
     def iter_chunks(self, n: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         if n < 1:
             raise ValueError("chunk size must be >= 1")
         start, stop = self._range(start, stop)
+        frame_bytes = self.info.height * self.info.width * self.info.dtype.itemsize
+        held = start  # first frame whose pages may still be mapped
         for a in range(start, stop, n):
-            chunk, is_view = self._get(a, min(a + n, stop))
+            b = min(a + n, stop)
+            chunk, is_view = self._get(a, b)
             yield chunk
-            if is_view:
-                release_pages(chunk)
+            if is_view and (b == stop or (b - held) * frame_bytes >= self.RELEASE_BYTES):
+                release_pages(self._get(held, b)[0])
+                held = b
 
     def read(self, start: int, stop: int) -> np.ndarray:
         start, stop = self._range(start, stop)

@@ -69,3 +69,12 @@ def test_frames_can_be_made_one_at_a_time():
     full = make_masks(8, 5, 3, 60, 7, 9)
     for k in range(5):
         np.testing.assert_array_equal(make_masks(8, 1, 3, 60, 7, 9, first=k)[0], full[k])
+
+
+def test_batches_of_hashes_give_the_same_masks(monkeypatch):
+    from emcodec import masks
+
+    whole = make_masks(3, 7, 5, 70, 9, 130)  # 3 words per row: all 7 frames in one batch
+    monkeypatch.setattr(masks, "CHUNK_WORDS", 2 * 9 * 3 + 1)  # now 2 frames per batch, the last alone
+    np.testing.assert_array_equal(make_masks(3, 7, 5, 70, 9, 130), whole)
+    assert whole[6, 2, 11] == mask_bit(3, 6, 7, 81)

@@ -604,3 +604,17 @@ def test_output_permissions_follow_umask(tmp_path):
 def test_stacks_module_exports():
     assert set(stacks.__all__) >= {"StackInfo", "StackReader", "StackWriter", "stack_format",
                                    "open_stack", "create_stack", "read_description"}
+
+
+def test_mapped_pages_are_given_back_in_batches_covering_the_movie(tmp_path, monkeypatch):
+    data = movie("uint16")
+    p = tmp_path / "m.tif"
+    tifffile.imwrite(p, data)
+    released = []
+    monkeypatch.setattr(stacks, "release_pages", lambda view: released.append(view.shape[0]))
+    with open_stack(p) as r:
+        frame_bytes = H * W * 2
+        monkeypatch.setattr(r, "RELEASE_BYTES", 2 * frame_bytes)
+        got = [np.array(c) for c in r.iter_chunks(1)]
+    np.testing.assert_array_equal(np.concatenate(got), data)
+    assert sum(released) == N and all(n <= 2 for n in released) and len(released) < N
