@@ -54,6 +54,7 @@ def profile_encoder(reps: int = 40) -> str:
     import tempfile
 
     import imagecodecs
+    import zstandard
 
     import emcodec.codec as cc
     from emcodec.container import pack_measurement
@@ -91,7 +92,8 @@ def profile_encoder(reps: int = 40) -> str:
             enc = GroupEncoder(B, 0, h, w, noisy.dtype)
             sums = cpu(lambda: [enc.encode(noisy[g : g + B]) for g in range(0, n, B)])
             ys = [enc.encode(noisy[g : g + B])[0] for g in range(0, n, B)]
-            pack = cpu(lambda: [pack_measurement(y, 1) for y in ys])
+            zstd = zstandard.ZstdCompressor(level=1)
+            pack = cpu(lambda: [pack_measurement(y, zstd) for y in ys])
             jpeg = cpu(lambda: [imagecodecs.jpeg8_encode(f, level=q) for f in u8])
             rows.append((B, q, full, masks, rd, sums, pack, jpeg))
     out = ("| B | compress() | masks | TIFF open + read | masked sums | zstd pack | JPEG (quality) | compress / JPEG |\n|"

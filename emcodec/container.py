@@ -130,10 +130,12 @@ class Group:
         return self.parts[0].measurement
 
 
-def pack_measurement(y: np.ndarray, level: int, offset: int | None = None) -> tuple[int, int, int, int, bytes]:
+def pack_measurement(y: np.ndarray, zstd: zstandard.ZstdCompressor,
+                     offset: int | None = None) -> tuple[int, int, int, int, bytes]:
     """Store Y losslessly: integers shifted to start at 0 in the narrowest unsigned type.
 
     With `offset`, y holds unsigned values ready to store (the quantiser's codes less `offset`).
+    `zstd` is the caller's: making a compressor per group cost a quarter of the packing.
     """
     if y.dtype.kind == "f":
         stored, offset = y, 0
@@ -147,7 +149,7 @@ def pack_measurement(y: np.ndarray, level: int, offset: int | None = None) -> tu
     stored = np.ascontiguousarray(stored)
     flt = FILTER_SHUFFLE if stored.itemsize > 1 else FILTER_NONE
     data = byte_shuffle(stored) if flt == FILTER_SHUFFLE else stored
-    payload = zstandard.ZstdCompressor(level=level).compress(data)
+    payload = zstd.compress(data)
     return STORED_CODES[stored.dtype], flt, offset, stored.nbytes, payload
 
 
@@ -189,6 +191,7 @@ class TcsWriter:
         self._f = fileobj
         self.header = header
         self.level = level
+        self._zstd = zstandard.ZstdCompressor(level=level)  # groups are packed one at a time
         self._pos = 0
         self._offsets: list[int] = []
         self._lut: dict = {}  # the quantiser's table, kept between groups
@@ -212,7 +215,7 @@ class TcsWriter:
             offset = None
             if q is not None:
                 y, offset = q.quantize(y, self._lut)
-            code, flt, offset, raw_len, payload = pack_measurement(y, self.level, offset)
+            code, flt, offset, raw_len, payload = pack_measurement(y, self._zstd, offset)
             rec = GROUP.pack(GROUP_TAG, len(self._offsets), n, code, flt, offset, raw_len, len(payload),
                              first, len(parts))
             self._write(rec + CRC.pack(zlib.crc32(rec)))
