@@ -117,7 +117,7 @@ class GroupEncoder:
             np.multiply(rows[k], self._mask(k, r0, r1), out=tmp)
             acc += tmp
         if tail is not None:
-            np.multiply(rows[-1], tail[r0:r1], out=tmp, casting="unsafe")
+            np.multiply(rows[-1], tail[r0:r1], out=tmp, dtype=tmp.dtype, casting="unsafe")
             acc += tmp
         if self._release is not None:
             for k in range(len(frames)):
@@ -130,13 +130,14 @@ class GroupEncoder:
         return np.unpackbits(self.masks[k, r0:r1], axis=-1, count=self.shape[1]).view(bool)
 
     def _tail_weight(self, m: int) -> np.ndarray:
+        """Counts of at most B - 1 < 256 masks: summed as bytes, no widening of the bools."""
         if m not in self._tail_weights:
             if self._packed:
-                w = np.zeros(self.shape, self.acc_dtype)
+                w = np.zeros(self.shape, np.uint8)
                 for k in range(m, self.B):
                     w += self._mask(k, 0, self.shape[0])
             else:
-                w = self.masks[m:].sum(axis=0, dtype=self.acc_dtype)
+                w = np.add.reduce(self.masks[m:].view(np.uint8), axis=0, dtype=np.uint8)
             self._tail_weights[m] = w
         return self._tail_weights[m]
 
