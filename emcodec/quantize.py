@@ -17,6 +17,7 @@ Ys that share it. docs/format.md ("Quantised measurement") is the specification.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,15 +180,16 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     crop = frames[: max_pairs + 1, y0 : y0 + hb * block, x0 : x0 + wb * block].astype(np.float32)
     diff = crop[1:] - crop[:-1]
     k = block * block
-    means = _block_sums(crop[1:] + crop[:-1], block) / (2 * k)
-    s1 = _block_sums(diff, block)
-    var = (_block_sums(np.square(diff), block) - s1 * s1 / k) / (k - 1) / 2  # unbiased, halved
+    # the pairs' sums, differences and squared differences summed over blocks in one pass
+    sums, s1, s2 = _block_sums(np.concatenate([crop[1:] + crop[:-1], diff, np.square(diff)]), block).reshape(3, -1)
+    means = sums / (2 * k)
+    var = (s2 - s1 * s1 / k) / (k - 1) / 2  # unbiased, halved
     per_bin = len(means) // bins
     order = np.argsort(means)[: bins * per_bin].reshape(bins, per_bin)  # equal-count brightness bins
     q = int(QUANTILE * (per_bin - 1))
     mx = means[order[:, per_bin // 2]]
     vy = np.partition(var[order], q, axis=1)[:, q] / QUANTILE_BIAS
-    level, noise = float(np.median(mx)), float(np.median(vy))
+    level, noise = statistics.median(mx.tolist()), statistics.median(vy.tolist())  # 16 values: no numpy needed
     if np.ptp(mx) >= NARROW * abs(level):
         # least squares written out: np.polyfit goes through BLAS, whose idle threads then
         # spin for a while, costing as much CPU as compressing a short movie
