@@ -8,6 +8,7 @@ frame), and that would be charged to the encoders.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import platform
@@ -30,6 +31,7 @@ SAMPLE_DEFAULT_FRAMES = 30  # one full group at B = 30, and a default run of a f
 SAMPLE_DEFAULT_CROP = 128
 MIN_CPU_SECONDS = 0.2  # repeat a timed encode until it has used this much CPU
 MAX_REPEATS = 25
+TIMING_ROUNDS = 5  # encoder timings: interleaved rounds, median of each encoder's
 
 
 @dataclass
@@ -128,7 +130,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def timed(fn: Callable, *, repeat: bool = True):
+def timed(fn: Callable, *, repeat: bool = True, min_cpu: float = MIN_CPU_SECONDS):
     """(result, CPU seconds per call, wall seconds per call); repeats short calls for a stable figure."""
     cpu = wall = 0.0
     reps = 0
@@ -138,7 +140,7 @@ def timed(fn: Callable, *, repeat: bool = True):
         cpu += time.process_time() - c0
         wall += time.perf_counter() - w0
         reps += 1
-        if not repeat or cpu >= MIN_CPU_SECONDS or reps >= MAX_REPEATS:
+        if not repeat or cpu >= min_cpu or reps >= MAX_REPEATS:
             return out, cpu / reps, wall / reps
 
 
@@ -328,7 +330,9 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     cpu, wall = timings[(name, e["matched"]["knob"])]
                     e["matched"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
         report["settings"]["encoder_timing"] = (
-            "time.process_time() around the encode calls only, repeated to >= 0.2 s CPU, in a fresh "
+            f"time.process_time() around the encode calls only, in {TIMING_ROUNDS} interleaved rounds "
+            f"(every encoder once per round, repeated to >= {MIN_CPU_SECONDS / TIMING_ROUNDS:g} s CPU; the "
+            "median round kept), after one untimed call of each encoder, in a fresh "
             "process that never imports torch" if config.isolate_timing else "in this process")
 
         # 4. emcodec decoders (torch from here on)
@@ -391,24 +395,29 @@ def _encoder_timings(src: str, tasks: list[tuple], seed: int, level: int) -> lis
 
     with open_stack(src) as reader:
         frames = reader.read(0, reader.info.n_frames)
+
+    def emcodec(B: int, quantize) -> Callable:
+        return lambda: compress(src, io.BytesIO(), B=B, seed=seed, level=level, quantize=quantize)
+
     codes: dict[str, np.ndarray] = {}
-    warm: set[str] = set()
-    out = []
+    calls, warm = [], set()
     for name, arg in tasks:
         if name == "emcodec":
-            fn = lambda: compress(src, io.BytesIO(), B=int(arg[0]), seed=seed, level=level,  # noqa: E731
-                                  quantize=arg[1])
+            fn = emcodec(int(arg[0]), arg[1])
         else:
             b = bl.BY_NAME[name]
             if name not in codes:
                 codes[name] = b.scale_for(frames).encode(frames)
-            fn = lambda: b.encode(codes[name], arg)  # noqa: E731
+            fn = functools.partial(b.encode, codes[name], arg)
         if name not in warm:  # first use imports modules (tifffile: ~0.1 s): start-up, not encoding
             fn()
             warm.add(name)
-        _, cpu, wall = timed(fn)
-        out.append((cpu, wall))
-    return out
+        calls.append(fn)
+    # Rounds: every encoder timed once per round, the median kept. On a shared machine a burst
+    # of load then costs one round of each encoder, instead of all of whichever ran at the time.
+    rounds = [[timed(fn, min_cpu=MIN_CPU_SECONDS / TIMING_ROUNDS)[1:] for fn in calls] for _ in range(TIMING_ROUNDS)]
+    return [(float(np.median([r[i][0] for r in rounds])), float(np.median([r[i][1] for r in rounds])))
+            for i in range(len(calls))]
 
 
 def _run_timings(src: str, tasks: list[tuple], config: Config) -> list[tuple[float, float]]:
