@@ -177,7 +177,7 @@ class StackReader:
 
     # Mapped pages are given back once this many bytes of frames have been used: a bound on
     # the resident memory that costs one system call per 32 MB, not one per chunk (measured:
-    # per-chunk release was ~10% of compressing 40 frames of 256x256).
+    # per-chunk release was ~4% of compressing 40 frames of 256x256).
     RELEASE_BYTES = 1 << 25
 
     def iter_chunks(self, n: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
