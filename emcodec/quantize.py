@@ -31,7 +31,6 @@ TRANSFORMS = {TRANSFORM_NONE: "none", TRANSFORM_ANSCOMBE: "generalised-anscombe"
 AUTO_STEP = 1.0
 MIN_STEP, MAX_STEP = 0.01, 16.0
 LUT_SLACK = 1.25  # a new table covers a quarter more than asked, so it is rarely rebuilt
-ZERO_BASE_MAX = 1 << 20  # tables of non-negative Ys up to this start at Y = 0
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,6 @@ class Quantizer:
         if table is None or lo < table[0] or hi >= table[0] + table[2].size:
             lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
             hi_t = max(hi_t, lo_t + int((hi_t - lo_t + 1) * LUT_SLACK))
-            if 0 < lo_t and hi_t < ZERO_BASE_MAX and self._zero_base_fits(lo_t, hi_t):
-                lo_t = 0  # Y indexes the table as it is: a plain cast, no subtraction per group
             codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
             first = int(codes[0])
             table = cache["lut"] = (lo_t, first, (codes - first).astype(np.min_scalar_type(int(codes[-1]) - first)))
@@ -113,21 +110,13 @@ class Quantizer:
         index = cache.get("index")
         if index is None or index.shape != y.shape:
             index = cache["index"] = np.empty(y.shape, np.intp)
-        if base:
-            np.subtract(y, base, out=index, dtype=np.intp, casting="unsafe")
-        else:
-            np.copyto(index, y, casting="unsafe")
+        np.subtract(y, base, out=index, dtype=np.intp, casting="unsafe")
         values = np.take(lut, index, mode="clip")  # in range by the check above; "clip" skips the error path
         low, high = int(lut[lo - base]), int(lut[hi - base])  # the table is monotone
         narrow = np.min_scalar_type(high - low)
         if narrow.itemsize < values.itemsize:  # this group spans less than the table
             return (values - values.dtype.type(low)).astype(narrow), first + low
         return values, first
-
-    def _zero_base_fits(self, lo: int, hi: int) -> bool:
-        """Whether a table from Y = 0 holds its codes in the same type as one from `lo`."""
-        c0, c_lo, c_hi = (int(c) for c in self.codes_of(np.array([0, lo, hi])))
-        return np.min_scalar_type(c_hi - c0) == np.min_scalar_type(c_hi - c_lo)
 
     # ------------------------------------------------------------ decoder side
 
