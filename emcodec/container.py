@@ -144,7 +144,7 @@ def pack_measurement(y: np.ndarray, zstd: zstandard.ZstdCompressor,
     else:
         offset = int(y.min()) if y.size else 0
         span = int(y.max()) - offset if y.size else 0
-        narrow = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if span <= np.iinfo(t).max)
+        narrow = np.min_scalar_type(span)  # the narrowest unsigned type, as the quantiser's table
         stored = (y - offset).astype(narrow) if offset else y.astype(narrow, copy=False)
     stored = np.ascontiguousarray(stored)
     flt = FILTER_SHUFFLE if stored.itemsize > 1 else FILTER_NONE
@@ -190,7 +190,6 @@ class TcsWriter:
     def __init__(self, fileobj: BinaryIO, header: Header, level: int = 1):
         self._f = fileobj
         self.header = header
-        self.level = level
         self._zstd = zstandard.ZstdCompressor(level=level)  # groups are packed one at a time
         self._pos = 0
         self._offsets: list[int] = []
