@@ -53,9 +53,9 @@ def make_masks(
 ) -> np.ndarray:
     """Masks for frames k = first..first+n_frames-1 over the tile [y0:y0+height, x0:x0+width].
 
-    Returns a bool array of shape (n_frames, height, width). The hashes of several frames are
-    made in one batch of up to CHUNK_WORDS words (one batch per frame cost as much as summing
-    a 256x256 frame), then unpacked frame by frame: temporaries stay small.
+    Returns a bool array of shape (n_frames, height, width). The hashes are made in batches
+    of up to CHUNK_WORDS words (small temporaries), then all bits are unpacked in one call
+    straight into the result: per-frame unpacking and copying cost more than the hashing.
     """
     if not (0 < n_frames and 0 <= first and first + n_frames <= MAX_K):
         raise ValueError(f"number of mask frames out of range: {n_frames}")
@@ -64,16 +64,16 @@ def make_masks(
     w0, w1 = x0 >> 6, (x0 + width - 1) >> 6
     rows = np.arange(y0, y0 + height, dtype=np.uint64)[:, None] << np.uint64(20)
     words = rows | np.arange(w0, w1 + 1, dtype=np.uint64)[None, :]
-    lo = x0 - (w0 << 6)
-    out = np.empty((n_frames, height, width), dtype=bool)
+    z = np.empty((n_frames, *words.shape), dtype="<u8")
     per = max(1, CHUNK_WORDS // words.size)
     for i in range(0, n_frames, per):
         ks = np.arange(first + i, first + min(n_frames, i + per), dtype=np.uint64) << np.uint64(40)
-        z = splitmix64(seed, words[None] | ks[:, None, None]).astype("<u8", copy=False)
-        for j in range(len(ks)):
-            bits = np.unpackbits(z[j].view(np.uint8), axis=1, bitorder="little")
-            out[i + j] = bits[:, lo : lo + width]
-    return out
+        z[i : i + len(ks)] = splitmix64(seed, words[None] | ks[:, None, None])
+    bits = np.unpackbits(z.view(np.uint8), axis=-1, bitorder="little").view(bool)
+    lo = x0 - (w0 << 6)
+    if lo == 0 and bits.shape[-1] == width:
+        return bits
+    return np.ascontiguousarray(bits[..., lo : lo + width])
 
 
 def mask_bit(seed: int, k: int, y: int, x: int) -> int:
