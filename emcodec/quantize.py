@@ -100,17 +100,20 @@ class Quantizer:
         table = cache.get("lut")
         if table is None or lo < table[0] or hi >= table[0] + table[2].size:
             lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
+            if 0 < lo_t <= hi_t - lo_t:  # from Y = 0 when that at most doubles the table: Y is then the index
+                lo_t = 0
             hi_t = max(hi_t, lo_t + int((hi_t - lo_t + 1) * LUT_SLACK))
             codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
             first = int(codes[0])
             table = cache["lut"] = (lo_t, first, (codes - first).astype(np.min_scalar_type(int(codes[-1]) - first)))
         base, first, lut = table
-        # the index as intp, in a buffer kept per file: np.take would convert it into a fresh
-        # half-megabyte array per 256x256 group, whose page faults cost more than the lookup
-        index = cache.get("index")
-        if index is None or index.shape != y.shape:
-            index = cache["index"] = np.empty(y.shape, np.intp)
-        np.subtract(y, base, out=index, dtype=np.intp, casting="unsafe")
+        if base == 0:
+            index = y
+        else:  # shifted into an index buffer kept per file (np.take would make a fresh one per group)
+            index = cache.get("index")
+            if index is None or index.shape != y.shape:
+                index = cache["index"] = np.empty(y.shape, np.intp)
+            np.subtract(y, base, out=index, dtype=np.intp, casting="unsafe")
         values = np.take(lut, index, mode="clip")  # in range by the check above; "clip" skips the error path
         low, high = int(lut[lo - base]), int(lut[hi - base])  # the table is monotone
         narrow = np.min_scalar_type(high - low)
@@ -178,10 +181,13 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     if hb * wb < 4 * bins:
         return None
     crop = frames[: max_pairs + 1, y0 : y0 + hb * block, x0 : x0 + wb * block].astype(np.float32)
-    diff = crop[1:] - crop[:-1]
+    sq = crop[1:] - crop[:-1]
+    np.square(sq, out=sq)
     k = block * block
-    # the pairs' sums, differences and squared differences summed over blocks in one pass
-    sums, s1, s2 = _block_sums(np.concatenate([crop[1:] + crop[:-1], diff, np.square(diff)]), block).reshape(3, -1)
+    # block sums of the frames give the pairs' sums and differences; only the squares need their own
+    each = _block_sums(crop, block).reshape(len(crop), -1)
+    sums, s1, s2 = each[1:] + each[:-1], each[1:] - each[:-1], _block_sums(sq, block)
+    sums, s1 = sums.ravel(), s1.ravel()
     means = sums / (2 * k)
     var = (s2 - s1 * s1 / k) / (k - 1) / 2  # unbiased, halved
     per_bin = len(means) // bins
@@ -206,9 +212,18 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
 
 
 def _block_sums(a: np.ndarray, block: int) -> np.ndarray:
-    """Sums over block x block tiles of (n, H, W), flattened to float64; strided adds beat a reshape-sum."""
-    cols = sum(a[:, :, i::block] for i in range(block))
-    return sum(cols[:, i::block] for i in range(block)).astype(np.float64).ravel()
+    """Sums over block x block tiles of (n, H, W), flattened to float64.
+
+    Rows first (whole rows added, contiguous), then the columns of the 4x narrower result
+    pairwise: half the time of strided column sums over the full array.
+    """
+    n, h, w = a.shape
+    rows = a.reshape(n, h // block, block, w).sum(axis=2)
+    if block & (block - 1):  # not a power of 2
+        return sum(rows[..., i::block] for i in range(block)).astype(np.float64).ravel()
+    while block > 1:
+        rows, block = rows[..., 0::2] + rows[..., 1::2], block // 2
+    return rows.astype(np.float64).ravel()
 
 
 # The 10% quantile of a 4x4 block's sample variance (15 degrees of freedom) over the true

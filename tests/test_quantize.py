@@ -28,6 +28,17 @@ def test_lookup_table_equals_the_formula_across_rebuilds():
         np.testing.assert_array_equal(values.astype(np.int64) + offset, q.codes_of(y))
 
 
+@pytest.mark.parametrize("lo,hi,zero_based", [(100, 300, True), (10_000, 10_100, False), (0, 40, True)])
+def test_table_from_zero_reads_the_measurement_itself(lo, hi, zero_based):
+    """A table from Y = 0 (when that at most doubles it) takes Y as the index; else Y is shifted."""
+    q = Quantizer(step=1.0, gain=2.0, frames=10.0)
+    cache = {}
+    y = np.random.default_rng(2).integers(lo, hi, (40, 64)).astype(np.uint16)
+    values, offset = q.quantize(y, cache)
+    assert (cache["lut"][0] == 0) == zero_based and ("index" in cache) != zero_based
+    np.testing.assert_array_equal(values.astype(np.int64) + offset, q.codes_of(y))
+
+
 def test_codes_are_monotone_and_low_counts_stay_exact():
     q = Quantizer(step=1.0, frames=5.0)
     y = np.arange(0, 100_000)
@@ -87,3 +98,12 @@ def test_auto_quantizer_prefers_the_users_detector_and_skips_floats():
     assert estimate_noise(np.full((4, 64, 64), 7, np.uint16)) is None  # flat: nothing to fit
     with pytest.raises(ValueError):
         Quantizer(step=0.0)
+
+
+@pytest.mark.parametrize("block", [4, 3, 1])
+def test_block_sums_equal_a_plain_reshape_sum(block):
+    from emcodec.quantize import _block_sums
+
+    a = np.random.default_rng(3).integers(0, 1000, (3, 8 * block, 5 * block)).astype(np.float32)
+    expected = a.reshape(3, 8, block, 5, block).sum(axis=(2, 4), dtype=np.float64).ravel()
+    np.testing.assert_array_equal(_block_sums(a, block), expected)
