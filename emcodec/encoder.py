@@ -75,6 +75,7 @@ class GroupEncoder:
         self._narrow = np.dtype(np.uint16) if self.acc_dtype == np.uint32 else None
         # Mask-sum of k..B-1: the weight of the repeated last frame in a padded group.
         self._tail_weights: dict[int, np.ndarray] = {}
+        self._tmp: np.ndarray | None = None
 
     def encode(self, frames: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Measurement of one group, and the group's min and max input value.
@@ -94,26 +95,32 @@ class GroupEncoder:
             for (r0, r1), (_, _, acc) in zip(self._bands, parts):
                 y[r0:r1] = acc
         else:
-            # 16-bit sums stay 16-bit (half the bytes to pack) until a band needs more
+            # 16-bit sums stay 16-bit (half the bytes to pack) until a band needs more; bands
+            # are summed straight into y, with one scratch row block for the whole file
             y = np.empty(self.shape, dtype=self._narrow or self.acc_dtype)
             parts = []
             for r0, r1 in self._bands:
-                lo, hi, acc = work((r0, r1))
+                lo, hi, acc = self._band(frames, tail, r0, r1, out=y[r0:r1])
                 if acc.dtype.itemsize > y.dtype.itemsize:
                     y = y.astype(self.acc_dtype)
-                y[r0:r1] = acc
+                if acc.base is not y:
+                    y[r0:r1] = acc
                 parts.append((lo, hi, None))
         return y, float(min(p[0] for p in parts)), float(max(p[1] for p in parts))
 
-    def _band(self, frames, tail, r0, r1):
+    def _band(self, frames, tail, r0, r1, out=None):
         rows = frames[:, r0:r1]
-        lo, hi = rows.min(), rows.max()
+        lo, hi = np.minimum.reduce(rows, axis=None), np.maximum.reduce(rows, axis=None)
         acc_dtype = self.acc_dtype
         if self._narrow is not None and int(hi) * self.B <= np.iinfo(self._narrow).max:
             acc_dtype = self._narrow
-        acc = np.zeros((r1 - r0, self.shape[1]), dtype=acc_dtype)
-        tmp = np.empty_like(acc)
-        for k in range(len(frames)):
+        if out is not None and out.dtype == acc_dtype:
+            acc, tmp = out, self._scratch(out.shape, acc_dtype)
+        else:
+            acc = np.empty((r1 - r0, self.shape[1]), dtype=acc_dtype)
+            tmp = np.empty_like(acc)
+        np.multiply(rows[0], self._mask(0, r0, r1), out=acc)
+        for k in range(1, len(frames)):
             np.multiply(rows[k], self._mask(k, r0, r1), out=tmp)
             acc += tmp
         if tail is not None:
@@ -123,6 +130,12 @@ class GroupEncoder:
             for k in range(len(frames)):
                 self._release(rows[k])
         return lo, hi, acc
+
+    def _scratch(self, shape, dtype) -> np.ndarray:
+        """The calling thread's product buffer: reused by every band and group of the file."""
+        if self._tmp is None or self._tmp.dtype != dtype or self._tmp.shape != shape:
+            self._tmp = np.empty(shape, dtype)
+        return self._tmp
 
     def _mask(self, k: int, r0: int, r1: int) -> np.ndarray:
         if not self._packed:
