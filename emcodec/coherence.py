@@ -34,7 +34,7 @@ class CutDetector:
     """Finds scene cuts group by group; remembers the typical change of earlier groups."""
 
     def __init__(self, height: int, width: int):
-        self.stride = int(np.clip(height * width // SAMPLE_PIXELS, 1, MAX_ROW_STRIDE))
+        self.stride = min(max(height * width // SAMPLE_PIXELS, 1), MAX_ROW_STRIDE)  # plain ints: np.clip costs 30 us
         self.block = min(BLOCK, 1 << (width.bit_length() - 1))  # a power of 2 no wider than the frame
         self.width = width - width % self.block
         self._history: deque[float] = deque(maxlen=HISTORY)
@@ -44,7 +44,11 @@ class CutDetector:
 
         Summed pairwise (1+1, 2+2, 4+4 columns): 2x faster than np.add.reduceat here.
         """
-        f = np.asarray(frames)[:, :: self.stride, : self.width].astype(np.float32)
+        f = np.asarray(frames)[:, :: self.stride, : self.width]
+        if self.block > 1:  # the first pairs straight from the counts: no full-size float copy
+            f = np.add(f[..., 0::2], f[..., 1::2], dtype=np.float32)
+        else:
+            f = f.astype(np.float32)
         while f.shape[-1] > self.width // self.block:
             f = f[..., 0::2] + f[..., 1::2]
         return f.reshape(len(f), -1).astype(np.float64)
