@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -184,13 +185,25 @@ def unpack_measurement(code: int, flt: int, offset: int, raw_len: int, payload: 
     return y.astype(np.int64) + offset if offset else y
 
 
+_THREAD = threading.local()
+
+
+def zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor for `level`, kept between files: a new one costs as much as
+    packing a 256x256 group (zstd's advice is to reuse them; one thread at a time may)."""
+    kept = _THREAD.__dict__.setdefault("zstd", {})
+    if level not in kept:
+        kept[level] = zstandard.ZstdCompressor(level=level)
+    return kept[level]
+
+
 class TcsWriter:
     """Writes a .tcs stream front to back; `close` writes the trailer."""
 
     def __init__(self, fileobj: BinaryIO, header: Header, level: int = 1):
         self._f = fileobj
         self.header = header
-        self._zstd = zstandard.ZstdCompressor(level=level)  # groups are packed one at a time
+        self._zstd = zstd_compressor(level)  # groups are packed one at a time, on one thread at a time
         self._pos = 0
         self._offsets: list[int] = []
         self._lut: dict = {}  # the quantiser's table, kept between groups

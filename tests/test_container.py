@@ -253,3 +253,16 @@ def test_a_version_1_file_still_reads_and_holds_the_exact_measurements():
         enc = GroupEncoder(5, 77, *x.shape[1:], x.dtype)
         for g, group in enumerate(reader.groups()):
             np.testing.assert_array_equal(group.measurement, enc.encode(x[5 * g : 5 * g + 5])[0])
+
+
+def test_each_thread_keeps_one_zstd_compressor_per_level():
+    import threading
+
+    from emcodec.container import zstd_compressor
+
+    assert zstd_compressor(1) is zstd_compressor(1) and zstd_compressor(1) is not zstd_compressor(3)
+    other = []
+    t = threading.Thread(target=lambda: other.append(zstd_compressor(1)))
+    t.start()
+    t.join()
+    assert other[0] is not zstd_compressor(1)
