@@ -169,8 +169,8 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     variance, so within each brightness bin a low quantile is taken, not the mean (4x4 blocks
     and the 10% quantile: on 24 simulated movies with drift, dose 0.5-200, the variance at the
     mean level came out within 0.95-1.59x of the truth, against up to 3.1x with 8x8 blocks
-    and the median). Runs once per file on a 128x128 centre crop of the first three frames
-    (0.2 ms), so it costs nothing even next to a short movie.
+    and the median). Runs once per file on a 128x128 centre crop of the first three frames:
+    0.13 ms, still 3 us per frame of the 40-frame built-in sample.
     """
     frames = np.asarray(frames)
     if frames.ndim != 3 or len(frames) < 2 or frames.dtype.kind not in "iu":
