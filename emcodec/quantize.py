@@ -11,8 +11,9 @@ Below the point where the root would start to flatten, f continues as a straight
 values under the detector offset are still told apart rather than clipped to one code.
 
 The encoder applies it as a table lookup (`Quantizer.quantize`: one read per measurement
-pixel); the decoder rebuilds the same table and maps each code to the mean of the integer
-Ys that share it. docs/format.md ("Quantised measurement") is the specification.
+pixel; the formula itself for measurements too wide for a table); the decoder maps each code
+to the mean of the integer Ys that share it. docs/format.md ("Quantised measurement") is the
+specification.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TRANSFORMS = {TRANSFORM_NONE: "none", TRANSFORM_ANSCOMBE: "generalised-anscombe"
 AUTO_STEP = 1.0
 MIN_STEP, MAX_STEP = 0.01, 16.0
 LUT_SLACK = 1.25  # a new table covers a quarter more than asked, so it is rarely rebuilt
+MAX_TABLE = 1 << 22  # entries (4-32 MB); wider measurements (32-bit counts) use the formula per pixel
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ class Quantizer:
         lo, hi = int(y.min()), int(y.max())
         cache = {} if cache is None else cache
         table = cache.get("lut")
+        if hi - lo >= MAX_TABLE:  # no table: the formula itself, a few float passes per pixel
+            codes = self.codes_of(y)
+            first = int(codes.min())
+            return (codes - first).astype(np.min_scalar_type(int(codes.max()) - first)), first
         if table is None or lo < table[0] or hi >= table[0] + table[2].size:
             lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
             if 0 < lo_t <= hi_t - lo_t:  # from Y = 0 when that at most doubles the table: Y is then the index
                 lo_t = 0
-            hi_t = max(hi_t, lo_t + int((hi_t - lo_t + 1) * LUT_SLACK))
+            hi_t = max(hi_t, min(lo_t + int((hi_t - lo_t + 1) * LUT_SLACK), lo_t + MAX_TABLE - 1))
             codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
             first = int(codes[0])
             table = cache["lut"] = (lo_t, first, (codes - first).astype(np.min_scalar_type(int(codes[-1]) - first)))
@@ -124,19 +130,29 @@ class Quantizer:
     # ------------------------------------------------------------ decoder side
 
     def dequantize(self, codes: np.ndarray) -> np.ndarray:
-        """Each code's mean integer Y (float64): the centre of the Ys the encoder mapped there."""
+        """Each code's mean integer Y (float64): the centre of the Ys the encoder mapped there.
+
+        The Ys of a code are a run of integers (the transform is monotone), so their mean is
+        the run's midpoint: found from the runs' first Ys, one per code, whatever the range
+        of Y (a table over every Y would not fit for 32-bit counts).
+        """
         codes = np.asarray(codes, dtype=np.int64)
         cmin, cmax = int(codes.min()), int(codes.max())
-        lo = int(np.floor(self.inverse((cmin - 0.5) * self.step))) - 2
-        hi = int(np.ceil(self.inverse((cmax + 0.5) * self.step))) + 2
-        ys = np.arange(lo, hi + 1, dtype=np.int64)
-        c = self.codes_of(ys) - cmin
-        keep = (c >= 0) & (c <= cmax - cmin)
-        count = np.bincount(c[keep], minlength=cmax - cmin + 1)
-        total = np.bincount(c[keep], weights=ys[keep].astype(np.float64), minlength=cmax - cmin + 1)
-        centre = np.divide(total, count, out=self.inverse(np.arange(cmin, cmax + 1) * self.step),
-                           where=count > 0)
+        c = np.arange(cmin, cmax + 2, dtype=np.int64)
+        first = self._first_y(c)  # first[i]: the smallest integer Y whose code is >= c[i]
+        count = first[1:] - first[:-1]
+        centre = np.where(count > 0, 0.5 * (first[:-1] + first[1:] - 1), self.inverse(c[:-1] * self.step))
         return centre[codes - cmin]
+
+    def _first_y(self, c: np.ndarray) -> np.ndarray:
+        """Smallest integer Y with code >= c: the inverse at the code's lower edge, then exact."""
+        y = np.ceil(self.inverse((c - 0.5) * self.step)).astype(np.int64)
+        for _ in range(64):  # the float inverse misses the boundary by an integer or so, if at all
+            down, up = self.codes_of(y - 1) >= c, self.codes_of(y) < c
+            if not (down.any() or up.any()):
+                break
+            y = y - down + up
+        return y
 
     def describe(self) -> dict:
         return {"transform": TRANSFORMS[TRANSFORM_ANSCOMBE], "step": self.step, "gain": self.gain,

@@ -107,3 +107,19 @@ def test_block_sums_equal_a_plain_reshape_sum(block):
     a = np.random.default_rng(3).integers(0, 1000, (3, 8 * block, 5 * block)).astype(np.float32)
     expected = a.reshape(3, 8, block, 5, block).sum(axis=(2, 4), dtype=np.float64).ravel()
     np.testing.assert_array_equal(_block_sums(a, block), expected)
+
+
+def test_measurements_too_wide_for_a_table_use_the_formula_both_ways():
+    """32-bit counts: a table over every Y would not fit in memory (it ran out of it)."""
+    from emcodec.quantize import MAX_TABLE
+
+    q = Quantizer(step=1.0, gain=2e7, frames=5.0)
+    y = np.random.default_rng(4).integers(0, 10**11, (30, 40), dtype=np.int64)
+    assert int(y.max() - y.min()) >= MAX_TABLE
+    cache = {}
+    values, offset = q.quantize(y, cache)
+    codes = values.astype(np.int64) + offset
+    np.testing.assert_array_equal(codes, q.codes_of(y))
+    assert "lut" not in cache
+    back = q.dequantize(codes)
+    np.testing.assert_array_equal(q.codes_of(np.rint(back).astype(np.int64)), codes)  # each centre in its code
