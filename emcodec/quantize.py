@@ -106,7 +106,7 @@ class Quantizer:
             return (codes - first).astype(np.min_scalar_type(int(codes.max()) - first)), first
         if table is None or lo < table[0] or hi >= table[0] + table[2].size:
             lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
-            if 0 < lo_t <= hi_t - lo_t:  # from Y = 0 when that at most doubles the table: Y is then the index
+            if 0 < lo_t <= hi_t - lo_t and hi_t < MAX_TABLE:  # from Y = 0 when that at most doubles it: Y is the index
                 lo_t = 0
             hi_t = max(hi_t, min(lo_t + int((hi_t - lo_t + 1) * LUT_SLACK), lo_t + MAX_TABLE - 1))
             codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
