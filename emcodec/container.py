@@ -19,7 +19,7 @@ import numpy as np
 import zstandard
 
 from .errors import ChecksumError, ContainerError, VersionError
-from .quantize import TRANSFORM_ANSCOMBE, TRANSFORM_NONE, TRANSFORMS, Quantizer
+from .quantize import TRANSFORM_ANSCOMBE, TRANSFORM_NONE, TRANSFORMS, Quantizer, to_unsigned
 
 MAGIC = b"\x89TCS\r\n\x1a\n"
 END_MARKER = b"TCS-END\n"
@@ -143,10 +143,7 @@ def pack_measurement(y: np.ndarray, zstd: zstandard.ZstdCompressor,
     elif offset is not None:
         stored = y
     else:
-        offset = int(y.min()) if y.size else 0
-        span = int(y.max()) - offset if y.size else 0
-        narrow = np.min_scalar_type(span)  # the narrowest unsigned type, as the quantiser's table
-        stored = (y - offset).astype(narrow) if offset else y.astype(narrow, copy=False)
+        stored, offset = to_unsigned(y)  # as the quantiser stores its codes
     stored = np.ascontiguousarray(stored)
     flt = FILTER_SHUFFLE if stored.itemsize > 1 else FILTER_NONE
     data = byte_shuffle(stored) if flt == FILTER_SHUFFLE else stored

@@ -101,17 +101,14 @@ class Quantizer:
         cache = {} if cache is None else cache
         table = cache.get("lut")
         if hi - lo >= MAX_TABLE:  # no table: the formula itself, a few float passes per pixel
-            codes = self.codes_of(y)
-            first = int(codes.min())
-            return (codes - first).astype(np.min_scalar_type(int(codes.max()) - first)), first
+            return to_unsigned(self.codes_of(y))
         if table is None or lo < table[0] or hi >= table[0] + table[2].size:
             lo_t, hi_t = (lo, hi) if table is None else (min(lo, table[0]), max(hi, table[0] + table[2].size - 1))
             if 0 < lo_t <= hi_t - lo_t and hi_t < MAX_TABLE:  # from Y = 0 when that at most doubles it: Y is the index
                 lo_t = 0
             hi_t = max(hi_t, min(lo_t + int((hi_t - lo_t + 1) * LUT_SLACK), lo_t + MAX_TABLE - 1))
-            codes = self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64))
-            first = int(codes[0])
-            table = cache["lut"] = (lo_t, first, (codes - first).astype(np.min_scalar_type(int(codes[-1]) - first)))
+            lut, first = to_unsigned(self.codes_of(np.arange(lo_t, hi_t + 1, dtype=np.int64)))
+            table = cache["lut"] = (lo_t, first, lut)
         base, first, lut = table
         if base == 0:
             index = y
@@ -157,6 +154,13 @@ class Quantizer:
     def describe(self) -> dict:
         return {"transform": TRANSFORMS[TRANSFORM_ANSCOMBE], "step": self.step, "gain": self.gain,
                 "offset": self.offset, "read_noise": self.read_noise}
+
+
+def to_unsigned(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integers as (a - min(a)) in the narrowest unsigned type, and min(a): how they are stored."""
+    low = int(a.min()) if a.size else 0
+    narrow = np.min_scalar_type(int(a.max()) - low if a.size else 0)
+    return ((a - low).astype(narrow) if low else a.astype(narrow, copy=False)), low
 
 
 # ---------------------------------------------------------------- auto: the noise from the data
