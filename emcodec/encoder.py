@@ -88,10 +88,9 @@ class GroupEncoder:
         tail = self._tail_weight(m) if m < self.B else None
         if isinstance(frames, np.memmap):  # plain views: slicing a memmap subclass costs more than the sums
             frames = frames.view(np.ndarray)
-        work = lambda band: self._band(frames, tail, *band)  # noqa: E731
         if self._pool:
             y = np.empty(self.shape, dtype=self.acc_dtype)
-            parts = list(self._pool.map(work, self._bands))
+            parts = list(self._pool.map(lambda band: self._band(frames, tail, *band), self._bands))
             for (r0, r1), (_, _, acc) in zip(self._bands, parts):
                 y[r0:r1] = acc
         else:
