@@ -110,21 +110,25 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
 @cli.command()
 @click.argument("tcs", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs. [default: <name>.decoded.<source extension>]")
-@click.option("--method", default="tcsdl", show_default=True,
-              help="Decoder: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
+@click.option("--method", default="movie", show_default=True,
+              help="Decoder: movie (frames follow the motion, fused across neighbouring groups), or one group "
+                   "at a time: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
 @click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
+@click.option("--window", type=click.IntRange(min=0), default=1, show_default=True,
+              help="movie: groups on each side of a group that its frames are fused with.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=0), default=0,
               help="CPU threads (0: the cores other programs leave idle).  [default: 0]")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never the input).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs, output, method, frames, device, threads, force, quiet):
+def decompress(tcs, output, method, frames, window, device, threads, force, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
     Examples:
       emcodec decompress movie.tcs
-      emcodec decompress movie.tcs -o movie.mrc --method gap-tv --device cpu
+      emcodec decompress movie.tcs -o movie.mrc --method tcsdl --device cpu
+      emcodec decompress movie.tcs --window 2
       emcodec decompress movie.tcs --frames 0:30 -o preview.tif
       cat movie.tcs | emcodec decompress - -o movie.tif
     """
@@ -136,7 +140,7 @@ def decompress(tcs, output, method, frames, device, threads, force, quiet):
 
         total = tcs_info(tcs)["frames"]
     with progress_bar(total, "decode", quiet) as advance:
-        target = run(tcs, output, method=method, frames=frames, device=device, threads=threads, force=force,
+        target = run(tcs, output, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
                      progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")

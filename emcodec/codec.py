@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import AtomicFile, check_target
-from .container import FORMAT_VERSION, MASK_SCHEME, Header, TcsReader, TcsWriter
+from .container import FORMAT_VERSION, MASK_SCHEME, SKIP, Header, TcsReader, TcsWriter
 from .coherence import CutDetector, split
 from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core
 from .errors import ContainerError, EmcodecError, InputError, OutputError
@@ -31,7 +31,9 @@ from .quantize import AUTO_STEP, MAX_STEP, MIN_STEP, Quantizer, auto_quantizer
 
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
-DEFAULT_METHOD = "tcsdl"
+DEFAULT_METHOD = "movie"
+MOVIE_METHODS = ("movie",)  # decode the file as a movie (emcodec/decoders/movie.py)
+DEFAULT_WINDOW = 1
 DEFAULT_QUANTIZE = "auto"
 STDIO = "-"
 
@@ -325,10 +327,26 @@ def flag_residuals(residuals: list[float]) -> list[bool]:
     return [r > RESIDUAL_ALERT or (r > RESIDUAL_OUTLIER * typical and r > 0.02) for r in residuals]
 
 
-def choose_decoder(method: str, B: int, warn: Callable[[str], None]):
-    """The decoder for `method`; TCS-DL without weights for this B falls back to GAP-TV."""
-    from .decoders import get_decoder, get_decoder_class
+def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: int = DEFAULT_WINDOW):
+    """The decoder for `method`; TCS-DL without weights for this B falls back to GAP-TV.
 
+    `movie` wraps the per-group method (TCS-DL, or GAP-TV where no weights exist) as the
+    first pass of the movie decoder.
+    """
+    from .decoders import UnknownMethodError, available_methods, get_decoder, get_decoder_class
+
+    if method not in MOVIE_METHODS and method not in available_methods():
+        names = ", ".join([*MOVIE_METHODS, *available_methods()])
+        raise UnknownMethodError(f"unknown decoding method {method!r} (available: {names})")
+    if method in MOVIE_METHODS:
+        from .decoders import require_torch
+
+        require_torch()
+        from .decoders.movie import MovieDecoder
+        from .motion import require_cv2
+
+        require_cv2()
+        return MovieDecoder(choose_decoder("tcsdl", B, warn), window=window)
     cls = get_decoder_class(method)
     supports = getattr(cls, "supports", None)
     if supports is not None and not supports(B):
@@ -340,12 +358,60 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None]):
     return decoder
 
 
+def _group_residual(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: int) -> float:
+    """The worst self-check residual over a group's parts: (frames of the part, measurement)."""
+    from .decoders.base import measurement_residual
+
+    worst = 0.0
+    for x, y in parts:
+        if len(x) < B:  # a padded part: the encoder repeated its last frame
+            x = np.concatenate([x, np.repeat(x[-1:], B - len(x), axis=0)])
+        worst = max(worst, measurement_residual(x, y, seed))
+    return worst
+
+
+def _motion_library() -> str:
+    from .motion import LIBRARY
+
+    return LIBRARY
+
+
+def _per_group(reader, decoder, group_range, device):
+    """(group index, group, frames, residual) decoding each group on its own."""
+    from .decoders.base import decode_stored_group
+
+    h = reader.header
+    for g in group_range:
+        group = reader.read_group(g)
+        x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
+        yield g, group, x, residual
+
+
+def _as_movie(reader, decoder, start, stop):
+    """The same, from the movie decoder: parts are collected into their groups."""
+    from .decoders.movie import decode_movie
+
+    h = reader.header
+    current, parts, measured = None, [], []
+    for g, unit, x in decode_movie(reader, decoder, start, stop):
+        if current is not None and g != current[0]:
+            yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
+            parts, measured = [], []
+        if current is None or g != current[0]:
+            current = (g, reader.read_group(g, payloads=SKIP))
+        parts.append(x)
+        measured.append((x, unit.y))
+    if current is not None:
+        yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
+
+
 def decompress(
     source: str | os.PathLike,
     output: str | os.PathLike | None = None,
     *,
     method: str = DEFAULT_METHOD,
     frames: str | None = None,
+    window: int = DEFAULT_WINDOW,
     device: str = "auto",
     threads: int | None = None,
     force: bool = False,
@@ -371,8 +437,8 @@ def decompress(
         start, stop = parse_frames(frames, t.frame_count)
         group_range = range(start // h.B, (stop - 1) // h.B + 1)
         reader.verify(group_range)
-        decoder = choose_decoder(method, h.B, warn)
-        from .decoders.base import decode_stored_group, resolve_device, set_cpu_threads
+        decoder = choose_decoder(method, h.B, warn, window=window)
+        from .decoders.base import resolve_device, set_cpu_threads
 
         device = resolve_device(device)
         if device.type == "cpu":
@@ -388,9 +454,12 @@ def decompress(
             pixel_size=tuple(pixel_size) if pixel_size else None, description="; ".join(labels),
             labels=labels, force=force,
         ) as writer:
-            for g in group_range:
-                group = reader.read_group(g)
-                x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
+            if method in MOVIE_METHODS:
+                decoder.device = device
+                decoded = _as_movie(reader, decoder, start, stop)
+            else:
+                decoded = _per_group(reader, decoder, group_range, device)
+            for g, group, x, residual in decoded:
                 first = g * h.B
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 writer.write(to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max))
@@ -408,7 +477,9 @@ def decompress(
         report = {
             "reconstruction_of": h.metadata.get("source_name"),
             "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
-            "weights": getattr(decoder, "entry", {}).get("sha256"),
+            "weights": getattr(getattr(decoder, "first_pass", decoder), "entry", {}).get("sha256"),
+            **({"window": decoder.window, "first_pass": decoder.first_pass.name, "motion": _motion_library()}
+               if method in MOVIE_METHODS else {}),
             "frames": [start, stop], "device": str(device),
             **({"cpu_threads": threads} if device.type == "cpu" else {}),
             "residual": "RMS(sum_k C_k x_k - Y) / RMS(Y) per group; noise keeps it above 0",

@@ -7,9 +7,13 @@ amorphous support), a motion (stage drift, rotation, slow deformation), a contra
 blur, and detector noise (Poisson at a dose of ~0.5-300 counts/pixel/frame, gain, read noise).
 Scenes are evaluated analytically at per-frame warped coordinates, vectorised over frames, so a
 16-frame 128x128 training clip takes a few tens of milliseconds.
+The yardstick movies of the temporal benchmark live here too: a static scene under a known
+motion (with its true optical flow), and a static scene with events timed against the groups.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -288,3 +292,264 @@ def simulate_movie(n_frames: int, height: int, width: int, *, seed: int, dose: f
 def sample_movie():
     """The built-in sample: 40 frames of 256x256 nanoparticles on support at dose 30 (fixed)."""
     return simulate_movie(40, 256, 256, seed=SAMPLE_SEED, dose=30.0, kind="nanoparticles")
+
+
+# ---------------------------------------------------------------- yardstick movies
+#
+# Movies for the temporal benchmark (emcodec.bench.temporal): a static textured scene seen
+# through a motion we know exactly, so the true optical flow can be handed back, or a static
+# scene with events placed at chosen frames relative to the encoder's groups. Scenes are
+# evaluated on a grid PAD px larger on every side and cropped after the blur, so the FFT blur
+# never wraps content across the frame edge; the blur is a plain Gaussian (no CTF ringing),
+# so an event's change stays inside its mask. Detector: electron counting, unit gain, Poisson.
+
+MOTIONS = ("drift", "deformation")
+SCENE_KINDS = ("nanoparticles", "atomic")
+PAD = 8
+EVENT_RADIUS = 6.0  # px
+EVENT_CONTRAST = 0.3  # of the local mean intensity
+JUMP = 20  # px
+BLANK_FRAMES = 3
+
+
+def _grid(h, w, pad):
+    """Pixel coordinates (yy, xx) about the frame centre, float32 (h + 2 pad, w + 2 pad)."""
+    return np.meshgrid(np.arange(-pad, h + pad, dtype=np.float32) - np.float32(h / 2),
+                       np.arange(-pad, w + pad, dtype=np.float32) - np.float32(w / 2), indexing="ij")
+
+
+def _gauss_blur(img, sigma):
+    """Gaussian point spread over the last two axes: smooth, and no ringing outside events."""
+    h, w = img.shape[-2:]
+    ky = np.fft.fftfreq(h).astype(np.float32)[:, None]
+    kx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
+    transfer = np.exp(np.float32(-2 * np.pi**2 * sigma**2) * (ky * ky + kx * kx))
+    spec = np.fft.rfft2(img, axes=(-2, -1)) * transfer
+    return np.fft.irfft2(spec, s=(h, w), axes=(-2, -1)).astype(np.float32)
+
+
+def _static_scene(rng, kind, ys, xs, h, w):
+    """A scene fixed in scene coordinates, sampled at (ys, xs): all change comes from the warp.
+
+    Particles are drawn with one time step (n=1) so they neither move nor grow; the support
+    is strong enough that there is texture everywhere for motion to show.
+    """
+    if kind not in SCENE_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; use one of {SCENE_KINDS}")
+    size = min(h, w)
+    support = _texture(rng, ys, xs, rng.uniform(1.5, 4.0), 0)
+    if kind == "atomic":
+        sig = rng.uniform(0.5, 1.0) * _lattice(rng, ys, xs, rng.uniform(5.0, 12.0), rng.uniform(0, np.pi))
+    else:
+        thick, cols = _particles(rng, ys, xs, 1, h, w, count=int(rng.integers(2, 5)),
+                                 pmin=0.08 * size, pmax=0.2 * size)
+        sig = thick * (rng.uniform(0.3, 0.7) * cols + rng.uniform(0.3, 0.6))
+    sig = sig + np.float32(rng.uniform(0.2, 0.35)) * support
+    haadf = rng.random() < 0.4
+    img = np.float32(0.4) + sig if haadf else np.float32(1.3) - np.float32(0.7) * sig
+    return img.astype(np.float32)
+
+
+def _finish(img, sigma, pad):
+    """Blur on the padded grid, crop, keep intensities positive."""
+    out = _gauss_blur(img, sigma)[..., pad:img.shape[-2] - pad, pad:img.shape[-1] - pad]
+    return np.maximum(out, np.float32(0.02))
+
+
+def _count(rng, clean, read_noise=0.0):
+    """Electron counting at unit gain: Poisson counts, optional Gaussian read noise, uint16."""
+    noisy = rng.poisson(clean).astype(np.float32)
+    if read_noise > 0:
+        noisy += rng.normal(0, read_noise, noisy.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)
+
+
+@dataclass(frozen=True)
+class KnownMotion:
+    """The true motion of a simulate_motion_movie: content drifts at `velocity` and is bent
+    by a growing sinusoidal field, so frame t samples the scene at
+    s_t(p) = p - velocity * t - t * rate * (sin(2 pi k1.p / period + phase1), sin(2 pi k2.p / period + phase2)).
+
+    flow(a, b) is the true optical flow: float32 (2, h, w) = (dy, dx) such that the pixel p of
+    frame a is found at p + flow[:, p] in frame b, i.e. clean[b][p + flow(p)] ~ clean[a][p].
+    """
+
+    motion: str
+    height: int
+    width: int
+    velocity: tuple  # (vy, vx) px/frame
+    rate: float = 0.0  # deformation amplitude growth, px/frame
+    period: float = 1.0  # px
+    k1: tuple = (0.0, 1.0)  # unit vector (ky, kx) of the dy field's wave
+    k2: tuple = (1.0, 0.0)  # unit vector of the dx field's wave
+    phase: tuple = (0.0, 0.0)
+
+    def _bend(self, yy, xx):
+        """The unit deformation field at (yy, xx): (gy, gx) in [-1, 1]."""
+        c = np.float32(2 * np.pi / self.period)
+        gy = np.sin(c * (np.float32(self.k1[0]) * yy + np.float32(self.k1[1]) * xx) + np.float32(self.phase[0]))
+        gx = np.sin(c * (np.float32(self.k2[0]) * yy + np.float32(self.k2[1]) * xx) + np.float32(self.phase[1]))
+        return gy, gx
+
+    def sample_coords(self, t, yy, xx):
+        """Scene coordinates (ys, xs) seen at pixels (yy, xx) of frames t (array, broadcast)."""
+        t = np.asarray(t, dtype=np.float32)
+        ys = yy - np.float32(self.velocity[0]) * t
+        xs = xx - np.float32(self.velocity[1]) * t
+        if self.rate:
+            gy, gx = self._bend(yy, xx)
+            ft = np.float32(self.rate) * t
+            ys, xs = ys - ft * gy, xs - ft * gx
+        return ys.astype(np.float32), xs.astype(np.float32)
+
+    def flow(self, a: int, b: int, iterations: int = 40) -> np.ndarray:
+        """True flow from frame a to frame b, float32 (2, h, w) (dy, dx), see the class doc.
+
+        The scene point X = s_a(p) is where s_b(q) = X, i.e. q = X + v b + b rate g(q):
+        a fixed point, found by iteration (a contraction while 2 pi rate b / period < 1).
+        """
+        yy, xx = _grid(self.height, self.width, 0)
+        Y, X = self.sample_coords(a, yy, xx)
+        vy, vx = np.float32(self.velocity[0] * b), np.float32(self.velocity[1] * b)
+        qy, qx = Y + vy, X + vx
+        if self.rate:
+            fb = np.float32(self.rate * b)
+            for _ in range(iterations):
+                gy, gx = self._bend(qy, qx)
+                ny, nx = Y + vy + fb * gy, X + vx + fb * gx
+                done = max(float(np.abs(ny - qy).max()), float(np.abs(nx - qx).max())) < 1e-4
+                qy, qx = ny, nx
+                if done:
+                    break
+        return np.stack([qy - yy, qx - xx]).astype(np.float32)
+
+
+def _draw_motion(rng, motion, h, w):
+    """Seeded known motion: drift 0.3-1 px/frame; deformation grows by 3-6 px per 60 frames
+    with a period of about the frame size."""
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; use one of {MOTIONS}")
+    speed = rng.uniform(0.3, 1.0)
+    ang = rng.uniform(0, 2 * np.pi)
+    velocity = (float(speed * np.sin(ang)), float(speed * np.cos(ang)))
+    if motion == "drift":
+        return KnownMotion(motion, h, w, velocity)
+    a1, a2 = rng.uniform(0, 2 * np.pi, 2)
+    return KnownMotion(motion, h, w, velocity, rate=float(rng.uniform(3.0, 6.0) / 60),
+                       period=float(rng.uniform(0.8, 1.2) * max(h, w)),
+                       k1=(float(np.sin(a1)), float(np.cos(a1))), k2=(float(np.sin(a2)), float(np.cos(a2))),
+                       phase=tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 2)))
+
+
+def simulate_motion_movie(n_frames: int, height: int, width: int, *, seed: int, dose: float,
+                          motion: str = "drift", kind: str = "nanoparticles"):
+    """A movie whose motion is known exactly: (clean float32, noisy uint16, KnownMotion).
+
+    A static textured scene (`kind` "nanoparticles" or "atomic", on amorphous support) seen
+    through `motion` "drift" (constant velocity 0.3-1 px/frame, seeded direction) or
+    "deformation" (that drift plus a smooth sinusoidal field growing 3-6 px per 60 frames,
+    period ~ the frame size). The third value's .flow(a, b) is the true optical flow, so
+    motion yardsticks need no estimator. Noise: electron counting at `dose` counts/px/frame,
+    unit gain, Poisson. The same arguments always give the same movie.
+    """
+    if n_frames < 1 or height < 1 or width < 1:
+        raise ValueError(f"need a positive movie shape, got {(n_frames, height, width)}")
+    if dose <= 0:
+        raise ValueError(f"dose must be positive, got {dose}")
+    rng = np.random.default_rng(seed)
+    truth = _draw_motion(rng, motion, height, width)
+    yy, xx = _grid(height, width, PAD)
+    t = np.arange(n_frames, dtype=np.float32)[:, None, None]
+    ys, xs = truth.sample_coords(t, yy[None], xx[None])
+    img = _finish(_static_scene(rng, kind, ys, xs, height, width), rng.uniform(0.6, 1.2), PAD)
+    clean = (img * np.float32(dose / img.mean())).astype(np.float32)
+    return clean, _count(rng, clean), truth
+
+
+def _disc(yy, xx, centre, h, w):
+    """A soft disc of EVENT_RADIUS at `centre` (row, col of the cropped frame), in [0, 1]."""
+    r = np.hypot(yy - np.float32(centre[0] - h / 2), xx - np.float32(centre[1] - w / 2))
+    return _sigmoid((np.float32(EVENT_RADIUS) - r) / np.float32(0.5))
+
+
+def _event_layout(rng, h, w):
+    """Event centres (row, col), seeded jitter of +-3 px: two rows, >= 30 px apart, well inside."""
+    j = lambda: rng.integers(-3, 4, 2)  # noqa: E731
+    top, bottom = 0.3 * h, 0.72 * h
+    spots = {"group_start": (top, 0.2 * w), "mid_group": (top, 0.5 * w), "group_end": (top, 0.8 * w),
+             "disappear": (bottom, 0.2 * w), "jump": (bottom, 0.55 * w)}
+    return {k: tuple(int(round(c) + d) for c, d in zip(v, j())) for k, v in spots.items()}
+
+
+def simulate_events_movie(n_frames: int, height: int, width: int, *, B: int, seed: int, dose: float,
+                          kind: str = "nanoparticles", read_noise: float = 0.5):
+    """A static scene with events timed against groups of B frames: (clean, noisy, events).
+
+    Every event is a cluster of radius 6 px at +-30 % of the local mean intensity. With the
+    events' group g (a group in the middle of the movie, g >= 1):
+      appear at B*g (group_start), at B*g + B//2 (mid_group) and at B*g + B - 1 (group_end:
+      the last frame of group g, so the new state straddles the boundary into group g+1);
+      disappear at B*g + B//2; jump by 20 px along x at B*g + B//2;
+      blank: frames B*(g+2) + B//2 .. +2 carry no beam (clean 0; counts are read noise only).
+    Each event is a dict: kind ("appear", "disappear", "jump", "blank"), timing ("group_start",
+    "mid_group", "group_end"), frame (the first frame of the new state), mask (bool (h, w): the
+    region the event changes; for jump the union of mask_before and mask_after, also given;
+    all True for blank), sign (the cluster's contrast: +1 brighter, -1 darker than its surroundings), centre (row, col) (centre_before and
+    centre_after for jump), and for blank end (the first lit frame after it).
+    Static scene, so outside the events consecutive clean frames are identical.
+    """
+    if B < 2:
+        raise ValueError(f"B must be at least 2, got {B}")
+    if height < 96 or width < 96:
+        raise ValueError(f"events need a frame of at least 96x96, got {height}x{width}")
+    groups = n_frames // B
+    g = max(1, (groups - 3) // 2)
+    blank = B * (g + 2) + B // 2
+    if blank + BLANK_FRAMES > n_frames:
+        raise ValueError(f"{n_frames} frames are too few for events with B={B}; "
+                         f"need at least {3 * B + B // 2 + BLANK_FRAMES}")
+    if dose <= 0:
+        raise ValueError(f"dose must be positive, got {dose}")
+    rng = np.random.default_rng(seed)
+    h, w = height, width
+    yy, xx = _grid(h, w, PAD)
+    scene = _static_scene(rng, kind, yy[None], xx[None], h, w)[0]
+    spots = _event_layout(rng, h, w)
+    jumped = (spots["jump"][0], spots["jump"][1] + JUMP)
+    centres = [spots["group_start"], spots["mid_group"], spots["group_end"], spots["disappear"],
+               spots["jump"], jumped]
+    stack = np.stack([scene] + [_disc(yy, xx, c, h, w) for c in centres])
+    sigma = rng.uniform(0.6, 1.2)
+    blurred = _gauss_blur(stack, sigma)[:, PAD:h + PAD, PAD:w + PAD]
+    base = np.maximum(blurred[0], np.float32(0.02))
+    base /= base.mean()
+    discs = np.clip(blurred[1:], 0, 1)
+    signs = rng.choice([-1, 1], 5)
+    signs = np.append(signs, signs[-1])  # the jumping cluster keeps its sign
+    amps = [s * EVENT_CONTRAST * float(base[d > 0.5].mean()) for s, d in zip(signs, discs)]
+    mid = B * g + B // 2
+    t = np.arange(n_frames)
+    present = np.stack([t >= B * g, t >= mid, t >= B * g + B - 1, t < mid, t < mid, t >= mid], 1)
+    clean = np.repeat(base[None], n_frames, axis=0)
+    for i, (d, a) in enumerate(zip(discs, amps)):
+        clean[present[:, i]] += np.float32(a) * d
+    clean = np.maximum(clean, 0)
+    clean[blank:blank + BLANK_FRAMES] = 0
+    clean *= np.float32(dose)
+    masks = [d >= 0.01 for d in discs]
+    events = [
+        {"kind": "appear", "timing": "group_start", "frame": B * g, "mask": masks[0], "sign": int(signs[0]),
+         "centre": centres[0]},
+        {"kind": "appear", "timing": "mid_group", "frame": mid, "mask": masks[1], "sign": int(signs[1]),
+         "centre": centres[1]},
+        {"kind": "appear", "timing": "group_end", "frame": B * g + B - 1, "mask": masks[2],
+         "sign": int(signs[2]), "centre": centres[2]},
+        {"kind": "disappear", "timing": "mid_group", "frame": mid, "mask": masks[3], "sign": int(signs[3]),
+         "centre": centres[3]},
+        {"kind": "jump", "timing": "mid_group", "frame": mid, "mask": masks[4] | masks[5],
+         "mask_before": masks[4], "mask_after": masks[5], "sign": int(signs[4]),
+         "centre_before": centres[4], "centre_after": centres[5]},
+        {"kind": "blank", "timing": "mid_group", "frame": blank, "end": blank + BLANK_FRAMES,
+         "mask": np.ones((h, w), bool), "sign": -1},
+    ]
+    return clean, _count(rng, clean, read_noise), events

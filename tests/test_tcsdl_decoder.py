@@ -72,7 +72,12 @@ def test_B_without_weights_falls_back_to_gap_tv(tiny_weights, movie, tmp_path, c
     code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1"], capsys)
     assert code == 0
     assert err.strip() == "warning: no tcsdl weights for B=3; decoding with gap-tv instead"
-    assert json.loads((tmp_path / "c.tif.emcodec.json").read_text())["method"] == "gap-tv"
+    report = json.loads((tmp_path / "c.tif.emcodec.json").read_text())
+    assert report["method"] == "movie" and report["first_pass"] == "gap-tv"
+    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", tmp_path / "d.tif", "-q", "--threads", "1",
+                        "--method", "tcsdl"], capsys)
+    assert code == 0 and "decoding with gap-tv instead" in err
+    assert json.loads((tmp_path / "d.tif.emcodec.json").read_text())["method"] == "gap-tv"
 
 
 def test_flagging_picks_out_a_bad_group():

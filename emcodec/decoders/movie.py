@@ -1,0 +1,308 @@
+"""The movie decoder: frames that move inside a group and are fused along motion across groups.
+
+Per-group methods (tcsdl, gap-tv) see one measurement alone and return, in effect, the
+group's average. This decoder treats the file as a movie:
+
+  stored parts -> first pass (a per-group method) -> motion (emcodec.motion, OpenCV DIS)
+    -> one sharp image per part, fitted to the measurements of a window of parts along
+       the motion (motion-compensated GAP), with weights that fall where parts disagree
+    -> frames: that image moved along the trajectory inside the part
+    -> where the window changed (a particle appears, leaves, jumps) the change is put at
+       the frame the part's own measurement says, not averaged over the part
+    -> the stacks writer
+
+`MovieWindow` holds at most 2K+1 parts at once (the streaming bound).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import masks as _masks
+from .. import motion
+from .base import decode_group
+
+DEFAULT_WINDOW = 2
+DEFAULT_ITERATIONS = 6
+DISAGREE_PATCH = 7  # px, the patch over which parts are compared
+EVENT_Z = 4.0  # a patch whose neighbours differ by this many noise standard deviations changed
+
+
+@dataclass
+class Unit:
+    """One stored part of a group: frames first..first+n-1, its measurement and first pass."""
+
+    index: int  # running part number in the file
+    scene: int  # parts of one scene share a number; windows never cross scenes
+    first: int  # absolute frame number of the part's first frame
+    n: int
+    y: np.ndarray  # measurement, float64
+    mean: np.ndarray | None = None  # first-pass average of the part's frames (float32)
+    flows: dict = field(default_factory=dict)  # other part's index -> flow to this part's centre
+
+    @property
+    def centre(self) -> float:
+        return self.first + (self.n - 1) / 2
+
+
+def effective_masks(masks: np.ndarray, n: int) -> np.ndarray:
+    """Masks of a part with n real frames: a padded part repeats its last frame, so that
+    frame's mask is the sum of the masks of the padded positions (float32, (n, H, W))."""
+    out = masks[:n].astype(np.float32)
+    if n < len(masks):
+        out[n - 1] += masks[n:].sum(0)
+    return out
+
+
+def box(img: np.ndarray, size: int = DISAGREE_PATCH) -> np.ndarray:
+    import cv2
+
+    return cv2.blur(np.ascontiguousarray(img, dtype=np.float32), (size, size), borderType=cv2.BORDER_REFLECT)
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation (events do not inflate it)."""
+    v = values.ravel()
+    return float(1.4826 * np.median(np.abs(v - np.median(v)))) + 1e-12
+
+
+class MovieDecoder:
+    """Decode a .tcs movie along motion.
+
+    first_pass: a per-group decoder (TcsDl or GapTV) whose group averages start the fit and
+    give the motion. window: K parts on each side. iterations: motion-compensated GAP steps.
+    """
+
+    name = "movie"
+
+    def __init__(self, first_pass, window: int = DEFAULT_WINDOW, iterations: int = DEFAULT_ITERATIONS,
+                 preset: str = motion.PRESET, device="cpu", tv: float = 0.0):
+        self.tv = float(tv)
+        if window < 0 or iterations < 0:
+            raise ValueError("window and iterations must be >= 0")
+        self.first_pass = first_pass
+        self.window = int(window)
+        self.iterations = int(iterations)
+        self.preset = preset
+        self.device = device
+
+    @property
+    def labels(self) -> list[str]:
+        return [f"first pass={self.first_pass.name} window={self.window} iterations={self.iterations} "
+                f"motion={motion.LIBRARY} preset={self.preset}"] + list(getattr(self.first_pass, "labels", []))
+
+    # ------------------------------------------------------------ per part
+
+    def prepare(self, unit: Unit, B: int, seed: int) -> None:
+        """First pass of one part: the average of its decoded frames."""
+        x = decode_group(self.first_pass, unit.y, B, seed, device=self.device)
+        unit.mean = x[: unit.n].mean(0)
+
+    def link(self, a: Unit, b: Unit) -> None:
+        """Flow from part a's centre image to part b's, kept on a (8-bit over both's range)."""
+        lo, hi = np.percentile(np.stack([a.mean, b.mean]), [0.5, 99.5])
+        a.flows[b.index] = motion.estimate_flow(a.mean, b.mean, float(lo), float(hi), self.preset)
+
+    # ------------------------------------------------------------ the fit
+
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
+        """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene)."""
+        h, w = unit.y.shape
+        base = motion.grid(h, w)
+        before = [u for u in neighbours if u.index < unit.index]
+        after = [u for u in neighbours if u.index > unit.index]
+        prev = max(before, key=lambda u: u.index) if before else None
+        nxt = min(after, key=lambda u: u.index) if after else None
+        traj = self.trajectory(unit, prev, nxt)
+        members = [unit] + neighbours
+        # displacement of frame k of member j, relative to this unit's centre image
+        disp = {}
+        for j in members:
+            tj = traj if j is unit else self.trajectory(j, *self._sides(j, members))
+            to_me = None if j is unit else j.flows[unit.index]
+            for k in range(j.n):
+                e = tj[k]
+                if to_me is None:
+                    disp[j.index, k] = e
+                elif e is None:
+                    disp[j.index, k] = to_me
+                else:
+                    disp[j.index, k] = motion.compose(e, to_me, base)
+        weights = self.agreement(unit, neighbours, base)
+        z = unit.mean.copy()
+        eff = {j.index: effective_masks(masks, j.n) for j in members}
+        s2 = {j.index: np.maximum((eff[j.index] ** 2).sum(0), 1e-6) for j in members}
+        for _ in range(self.iterations):
+            num = np.zeros_like(z)
+            den = np.zeros_like(z)
+            for j in members:
+                c = eff[j.index]
+                frames = [self._warp(z, disp[j.index, k], base) for k in range(j.n)]
+                pred = sum(c[k] * frames[k] for k in range(j.n))
+                r = (j.y - pred) / s2[j.index]
+                wj = weights[j.index]
+                for k in range(j.n):
+                    back = self._warp(frames[k] + c[k] * r, self._inverse(disp[j.index, k]), base)
+                    num += wj * back
+                    den += wj
+            z = num / den
+            if self.tv > 0:
+                z = self.denoise(z)
+        frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
+        if prev is not None and nxt is not None:
+            self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
+        return frames
+
+    def keep_changes(self, frames, unit, prev, nxt, eff, traj, base) -> None:
+        """Where the parts before and after disagree beyond the noise, something changed
+        (a particle appeared, left, jumped): give each frame the side it belongs to, at the
+        frame where this part's measurement puts the change, instead of an average.
+
+        The change frame e is chosen per pixel among 0..n by the least squared residual of
+        Y against "before-side content in frames < e, after-side content from e", summed
+        over a patch. Edits `frames` in place.
+        """
+        before = motion.warp(prev.mean, unit.flows[prev.index], base)
+        after = motion.warp(nxt.mean, unit.flows[nxt.index], base)
+        d = box(after - before)
+        score = np.abs(d) / robust_sigma(d)
+        changed = np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0).astype(np.float32)
+        if not changed.any():
+            return
+        upto = np.concatenate([np.zeros_like(eff[:1]), np.cumsum(eff, 0)])  # mask weight of frames < e
+        total = upto[-1]
+        cost = np.stack([box((unit.y - before * upto[e] - after * (total - upto[e])) ** 2)
+                         for e in range(unit.n + 1)])
+        e_star = cost.argmin(0)
+        for k in range(unit.n):
+            side = np.where(k < e_star, before, after)
+            moved = self._warp(side, traj[k], base)
+            frames[k] += changed * (moved - frames[k])
+
+    def denoise(self, z: np.ndarray) -> np.ndarray:
+        """Isotropic TV on the image normalised to its robust range (Chambolle, from gap-tv)."""
+        import torch
+        from .gaptv import tv_denoise
+
+        lo, hi = np.percentile(z, [0.5, 99.5])
+        scale = float(hi - lo) or 1.0
+        t = torch.from_numpy(((z - lo) / scale).astype(np.float32))[None, None]
+        u, _ = tv_denoise(t, self.tv, 0.0, 20)
+        return u[0, 0].numpy() * scale + lo
+
+    @staticmethod
+    def _sides(j: Unit, members: list[Unit]):
+        before = [u for u in members if u.index == j.index - 1]
+        after = [u for u in members if u.index == j.index + 1]
+        return (before[0] if before else None), (after[0] if after else None)
+
+    @staticmethod
+    def _warp(img, flow, base):
+        return img if flow is None else motion.warp(img, flow, base)
+
+    @staticmethod
+    def _inverse(flow):
+        return None if flow is None else -flow
+
+    def trajectory(self, unit: Unit, prev: Unit | None, nxt: Unit | None) -> list:
+        """Displacement of each frame of `unit` relative to its centre image."""
+        fwd = unit.flows.get(nxt.index) if nxt is not None else None
+        bwd = unit.flows.get(prev.index) if prev is not None else None
+        dt_f = (nxt.centre - unit.centre) if nxt is not None else None
+        dt_b = (unit.centre - prev.centre) if prev is not None else None
+        return motion.within_group(fwd, dt_f, bwd, dt_b, unit.n)
+
+    def agreement(self, unit: Unit, neighbours: list[Unit], base) -> dict[int, np.ndarray]:
+        """Weight of each part's data at every pixel of this part's image: 1 where it agrees
+        with this part's first pass, falling to 0 where it differs beyond the noise."""
+        out = {unit.index: np.ones_like(unit.mean)}
+        for j in neighbours:
+            moved = motion.warp(j.mean, unit.flows[j.index], base)
+            d = box(moved - unit.mean)
+            z = d / (EVENT_Z * robust_sigma(d))
+            out[j.index] = np.exp(-0.5 * z * z).astype(np.float32)
+        return out
+
+
+class MovieWindow:
+    """Streams parts through the decoder, holding at most 2K+1 of them."""
+
+    def __init__(self, decoder: MovieDecoder, B: int, seed: int, height: int, width: int):
+        self.decoder, self.B, self.seed = decoder, B, seed
+        self.masks = _masks.make_masks(seed, B, 0, 0, height, width)
+        self.held: deque[Unit] = deque()
+        self.peak_held = 0
+
+    def frames(self, units):
+        """Yield (unit, frames) for every unit of the iterable, in order."""
+        K = self.decoder.window
+        pending: deque[Unit] = deque()  # units waiting for their right-hand neighbours
+        for unit in units:
+            self.decoder.prepare(unit, self.B, self.seed)
+            for other in self.held:
+                if other.scene == unit.scene and unit.index - other.index <= K:
+                    self.decoder.link(other, unit)
+                    self.decoder.link(unit, other)
+            self.held.append(unit)
+            pending.append(unit)
+            self.peak_held = max(self.peak_held, len(self.held))
+            while pending and (pending[0].scene != unit.scene or unit.index - pending[0].index >= K):
+                done = pending.popleft()
+                yield done, self._emit(done)
+                self._drop(pending[0] if pending else unit, K if pending else K - 1)
+        while pending:
+            done = pending.popleft()
+            yield done, self._emit(done)
+
+    def _emit(self, unit: Unit) -> np.ndarray:
+        K = self.decoder.window
+        nb = [u for u in self.held if u is not unit and u.scene == unit.scene and abs(u.index - unit.index) <= K]
+        return self.decoder.reconstruct(unit, nb, self.masks, self.B)
+
+    def _drop(self, oldest_pending: Unit, keep_left: int) -> None:
+        """Forget parts that no pending or future part's window reaches."""
+        while self.held and (self.held[0].scene != oldest_pending.scene
+                             or self.held[0].index < oldest_pending.index - keep_left):
+            self.held.popleft()
+
+
+def units_of(reader, groups: range):
+    """The stored parts of these groups as Units, numbered in order; a split starts a scene."""
+    B = reader.header.B
+    index, scene = 0, 0
+    for g in groups:
+        group = reader.read_group(g)
+        for p, part in enumerate(group.parts):
+            scene += p > 0
+            yield g, Unit(index, scene, g * B + part.first, part.n_frames, np.asarray(part.measurement, np.float64))
+            index += 1
+
+
+def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window: MovieWindow | None = None):
+    """Yield (group index, part first frame, frames) covering frames [start, stop).
+
+    Only the groups of those frames and K groups on each side are read and decoded (a part
+    needs its K neighbours on each side in its scene, and a group holds at least one part),
+    so a frame range gives the same values as those frames of a full decode.
+    """
+    h = reader.header
+    n_groups = len(reader.trailer.offsets)
+    g0 = max(0, start // h.B - decoder.window)
+    g1 = min(n_groups, (stop - 1) // h.B + 1 + decoder.window)
+    window = window or MovieWindow(decoder, h.B, h.seed, h.height, h.width)
+    group_of = {}
+
+    def tagged():
+        for g, unit in units_of(reader, range(g0, g1)):
+            group_of[unit.index] = g
+            yield unit
+
+    wanted = range(start // h.B, (stop - 1) // h.B + 1)
+    for unit, frames in window.frames(tagged()):
+        if group_of[unit.index] in wanted:
+            yield group_of.pop(unit.index), unit, frames
+        else:
+            group_of.pop(unit.index, None)
