@@ -39,7 +39,7 @@ def decode(args, capsys):
 def test_tcsdl_decodes_with_verified_weights(tiny_weights, movie, tmp_path, capsys):
     assert main(["compress", str(movie), "-B", "4", "--seed", "12345", "-q"]) == 0
     out = tmp_path / "a.tif"
-    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1"], capsys)
+    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1", "--method", "tcsdl"], capsys)
     assert code == 0, err
     assert "warning" not in err
     sha = json.loads((tiny_weights / "manifest.json").read_text())["weights"]["4"]["sha256"]
