@@ -57,6 +57,12 @@ def print_report(report: dict, console=None) -> None:
             table.add_row(str(r["B"]), "emcodec (not decoded)", _setting(r), str(e["bytes"]), _fmt(e["bpp"], ".3f"),
                           _fmt(e["ratio"], ".1f"), "", "", "", _fmt(1e3 * e["encode_cpu_s_per_frame"], ".3f"),
                           _fmt(e["encode_fps"], ".0f"), "")
+        bn = r.get("binning")
+        if bn and bn.get("fits"):
+            table.add_row("", "binning", f"step={_knob(bn['step'])}", str(bn["bytes"]), _fmt(bn["bpp"], ".3f"),
+                          _fmt(bn["ratio"], ".1f"), _fmt(bn["psnr"]), _fmt(bn["ssim"], ".3f"), "", "", "", "")
+        elif bn:
+            table.add_row("", "binning", "cannot fit", str(bn["tried"][-1]["bytes"]), "", "", "", "", "", "", "", "")
         for name, b in r["baselines"].items():
             if "matched" not in b:
                 table.add_row("", name, "cannot fit", str(b["smallest_bytes"]), "", "", "", "", "", "", "", "")
@@ -70,6 +76,7 @@ def print_report(report: dict, console=None) -> None:
                           _fmt(m["decode_fps"], ".1f"))
         table.add_section()
     console.print(table)
+    print_temporal(report, console)
     if "raw_frames" in report:
         console.print(f"raw (noisy) frames against the reference: PSNR {_fmt(report['raw_frames']['psnr'])} dB, "
                       f"SSIM {_fmt(report['raw_frames']['ssim'], '.3f')}")
@@ -85,6 +92,35 @@ def print_report(report: dict, console=None) -> None:
         for name, b in r["baselines"].items():
             if "note" in b:
                 console.print(f"note: {_setting(r)} {name}: {b['note']}")
+
+
+def temporal_rows(report: dict) -> list[tuple]:
+    """(B, codec, yardsticks) for every scored method and binning that has them."""
+    rows = []
+    for r in report["results"]:
+        for method, d in r["methods"].items():
+            if "temporal" in d:
+                rows.append((r["B"], f"emcodec {method}", d["temporal"]))
+        bn = r.get("binning") or {}
+        if "temporal" in bn:
+            rows.append((r["B"], "binning", bn["temporal"]))
+    return rows
+
+
+def print_temporal(report: dict, console) -> None:
+    """Sawtooth, boundary flicker and motion fidelity (emcodec/bench/temporal.py)."""
+    from rich.table import Table
+
+    rows = temporal_rows(report)
+    if not rows:
+        return
+    table = Table(title="temporal yardsticks (1.0 / 0 dB = like the reference)")
+    for col in ("B", "codec", "sawtooth dB", "boundary flicker", "motion slope", "motion energy"):
+        table.add_column(col, justify="left" if col == "codec" else "right")
+    for B, name, t in rows:
+        table.add_row(str(B), name, _fmt(t.get("sawtooth_db")), _fmt(t.get("boundary_flicker")),
+                      _fmt(t.get("motion_slope")), _fmt(t.get("motion_energy")))
+    console.print(table)
 
 
 def _clean(value):
@@ -215,6 +251,12 @@ def markdown_tables(report: dict) -> str:
                          f"{_fmt(e['ratio'], '.1f')} | {_fmt(d['psnr'])} | {_fmt(d['ssim'], '.3f')} | | "
                          f"{_fmt(1e3 * e['encode_cpu_s_per_frame'], '.3f')} | {_fmt(e['encode_fps'], '.0f')} | "
                          f"{_fmt(d['decode_fps'], '.2f')} |")
+        bn = r.get("binning")
+        if bn and bn.get("fits"):
+            table.add_row("", "binning", f"step={_knob(bn['step'])}", str(bn["bytes"]), _fmt(bn["bpp"], ".3f"),
+                          _fmt(bn["ratio"], ".1f"), _fmt(bn["psnr"]), _fmt(bn["ssim"], ".3f"), "", "", "", "")
+        elif bn:
+            table.add_row("", "binning", "cannot fit", str(bn["tried"][-1]["bytes"]), "", "", "", "", "", "", "", "")
         for name, b in r["baselines"].items():
             if "matched" not in b:
                 lines.append(f"| {r['B']} | {name} | cannot fit (fewest: {b['smallest_bytes']} bytes) | | | | | | | | | |")

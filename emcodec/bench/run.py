@@ -174,9 +174,12 @@ def _speed(movie: Movie, seconds: float, prefix: str) -> dict:
 
 def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = lambda s: None) -> dict:
     """Every number of the report, as plain JSON-able values (plus `_panel` images for the plot)."""
-    from ..codec import compress, decompress
-    from ..decoders import available_methods
+    from ..codec import MOVIE_METHODS, compress, decompress
+    from ..decoders import available_methods as per_group_methods
     from ..stacks import create_stack, open_stack
+
+    def available_methods():
+        return [*MOVIE_METHODS, *per_group_methods()]
 
     methods = list(config.methods) if config.methods is not None else available_methods()
     unknown = [m for m in methods if m not in available_methods()]
@@ -200,6 +203,14 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
     for m in methods:
         from ..decoders import get_decoder_class
 
+        if m in MOVIE_METHODS:
+            from ..codec import DEFAULT_WINDOW
+            from ..motion import LIBRARY
+
+            decoder_params[m] = {"class": "MovieDecoder", "B": list(config.Bs),
+                                 "labels": [f"window={DEFAULT_WINDOW} motion={LIBRARY}, first pass tcsdl "
+                                            "(gap-tv where no weights exist for B)"]}
+            continue
         cls = get_decoder_class(m)
         try:
             labels = [str(x) for x in getattr(cls(), "labels", [])]
@@ -257,6 +268,9 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                                     "methods": {}, "baselines": {}}
                 if result.quantizer is not None:
                     points[B, label]["emcodec"]["quantizer"] = result.quantizer.describe()
+        for key, point in points.items():
+            log(f"B={key[0]} --quantize {key[1]}: binning at matched bytes")
+            point["binning"] = _binning(movie, point, peak, config.level)
         largest = max(p["emcodec"]["bytes"] for p in points.values())
         panel = _panel_key(config, points)
 
@@ -359,7 +373,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                                  f"{str(exc).splitlines()[0][:120]}); decoded in memory with the same decoder instead")
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 entry = {**_scores(movie, decoded, peak), **_speed(movie, wall, "decode"), "decode_cpu_s": cpu,
-                         "decode_path": path}
+                         "decode_path": path, **_temporal(movie, decoded, B)}
                 if key == panel:
                     entry["_frames"] = decoded
                 p["methods"][method] = entry
@@ -371,6 +385,45 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
         report["results"].append(p)
     report["encoder_cost"] = encoder_cost(report)
     return report
+
+
+def _temporal(movie: Movie, decoded: np.ndarray, B: int) -> dict:
+    """The temporal yardsticks (emcodec/bench/temporal.py) against a clean reference."""
+    if movie.reference_kind == "raw" or len(movie.frames) < 2 * B:
+        return {}
+    from .temporal import temporal_report
+
+    try:
+        return {"temporal": temporal_report(movie.reference, decoded, B)}
+    except ValueError as exc:  # e.g. a static reference has no motion to follow
+        return {"temporal": {"note": str(exc)}}
+
+
+def _binning(movie: Movie, point: dict, peak: float, level: int) -> dict:
+    """Binning (each group's plain sum) stored with emcodec's quantiser and zstd, within the
+    .tcs file's bytes, the container's overhead charged; scored like the decoders."""
+    from ..codec import open_tcs
+    from ..container import CRC, group_record
+    from .binning import binning_at_budget
+
+    reader = open_tcs(point["tcs"])
+    try:
+        size = point["emcodec"]["bytes"]
+        groups = [reader.read_group(g, payloads="skip") for g in range(len(reader.trailer.offsets))]
+        record = group_record(reader.header.version).size + 2 * CRC.size
+        overhead = size - sum(g.stored_bytes for g in groups) + record * len(groups)
+    finally:
+        reader._f.close()
+    B = point["B"]
+    got = binning_at_budget(movie.frames, B, size, overhead, level=level)
+    entry = {"fits": got["fits"], "tried": got["tried"], "rule": "plain sum of each group's B frames, "
+             "emcodec's quantiser (gain fitted, frames=B) and zstd, container overhead charged; decoded as the "
+             "group's mean for all its frames"}
+    if got["fits"]:
+        decoded = _to_source(got["frames"], movie)
+        entry.update(step=got["step"], **_rate(movie, got["bytes"]), **_scores(movie, decoded, peak),
+                     **_temporal(movie, decoded, B))
+    return entry
 
 
 def quantize_label(q) -> str:

@@ -16,6 +16,7 @@ group's average. This decoder treats the file as a movie:
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -26,9 +27,14 @@ from .. import motion
 from .base import decode_group
 
 DEFAULT_WINDOW = 2
-DEFAULT_ITERATIONS = 6
+DEFAULT_ITERATIONS = int(os.environ.get("ITERS", 12))
 DISAGREE_PATCH = 7  # px, the patch over which parts are compared
-EVENT_Z = 4.0  # a patch whose neighbours differ by this many noise standard deviations changed
+EVENT_Z = 4.0
+GATE_SPAN = float(os.environ.get("GATE", 0))
+MOMENTUM = bool(int(os.environ.get("MOM", 1)))
+INC_TV = float(os.environ.get("INCTV", 0.7))
+NLM_H = float(os.environ.get("NLM", 0))
+NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least  # a patch whose neighbours differ by this many noise standard deviations changed
 
 
 @dataclass
@@ -61,6 +67,46 @@ def box(img: np.ndarray, size: int = DISAGREE_PATCH) -> np.ndarray:
     import cv2
 
     return cv2.blur(np.ascontiguousarray(img, dtype=np.float32), (size, size), borderType=cv2.BORDER_REFLECT)
+
+
+def noise_gain(r: np.ndarray, pred: np.ndarray) -> float:
+    """Variance of the measurement per count (the detector gain for shot noise), robustly
+    from residuals r against predictions: median(r^2 / pred) over the median of chi^2_1."""
+    ratio = (r * r) / np.maximum(pred, 1.0)
+    return float(np.median(ratio) / 0.4549)
+
+
+def haar_sigma(img: np.ndarray) -> float:
+    """White-noise standard deviation from the finest diagonal Haar details (Donoho's MAD)."""
+    a = img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]
+    hh = (a[0::2, 0::2] - a[0::2, 1::2] - a[1::2, 0::2] + a[1::2, 1::2]) / 2
+    return float(np.median(np.abs(hh)) / 0.6745)
+
+
+def nlm_denoise(z: np.ndarray, strength: float) -> np.ndarray:
+    """Non-local means (OpenCV) in the square-root domain, where shot noise is even."""
+    import cv2
+
+    r = np.sqrt(np.maximum(z, 0)).astype(np.float32)
+    sigma = haar_sigma(r)
+    lo, hi = np.percentile(r, [0.1, 99.9])
+    scale = 200.0 / max(hi - lo, 1e-6)
+    u8 = np.clip((r - lo) * scale + 20, 0, 255).astype(np.uint8)
+    h = float(strength * sigma * scale)
+    out = cv2.fastNlMeansDenoising(u8, None, h=h, templateWindowSize=5, searchWindowSize=15)
+    # NLM's 8-bit output is coarse; keep its smooth part, add back the sub-level detail it kept
+    r2 = (out.astype(np.float32) - 20) / scale + lo
+    return np.maximum(r2, 0) ** 2
+
+
+def tv_plain(img: np.ndarray, lam: float, steps: int = 40) -> np.ndarray:
+    """2-D isotropic TV denoising (Chambolle's projection, from gap-tv) in the image's units."""
+    import torch
+    from .gaptv import tv_denoise
+
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+    u, _ = tv_denoise(t, float(lam), 0.0, steps)
+    return u[0, 0].numpy()
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -132,9 +178,13 @@ class MovieDecoder:
                 else:
                     disp[j.index, k] = motion.compose(e, to_me, base)
         weights = self.agreement(unit, neighbours, base)
-        z = unit.mean.copy()
+        z = self.fuse(unit, neighbours, weights)
+        z0 = z
         eff = {j.index: effective_masks(masks, j.n) for j in members}
         s2 = {j.index: np.maximum((eff[j.index] ** 2).sum(0), 1e-6) for j in members}
+        gain = None
+        momentum = MOMENTUM
+        z_prev, t_prev = z, 1.0
         for _ in range(self.iterations):
             num = np.zeros_like(z)
             den = np.zeros_like(z)
@@ -142,15 +192,29 @@ class MovieDecoder:
                 c = eff[j.index]
                 frames = [self._warp(z, disp[j.index, k], base) for k in range(j.n)]
                 pred = sum(c[k] * frames[k] for k in range(j.n))
-                r = (j.y - pred) / s2[j.index]
+                r = j.y - pred
+                if gain is None:  # noise variance per count, from this part's own first fit
+                    gain = noise_gain(r, pred)
+                r = r * self.gate(r, pred, gain) / s2[j.index]
                 wj = weights[j.index]
-                for k in range(j.n):
-                    back = self._warp(frames[k] + c[k] * r, self._inverse(disp[j.index, k]), base)
-                    num += wj * back
+                for k in range(j.n):  # only the correction is moved back: a round trip of
+                    # z itself through two interpolations would blur it at every iteration
+                    num += wj * self._warp(c[k] * r, self._inverse(disp[j.index, k]), base)
                     den += wj
-            z = num / den
+            z_new = z + num / den
+            if momentum:  # Nesterov / FISTA extrapolation: the plain fit converges slowly
+                t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
+                z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
+            else:
+                z = z_new
             if self.tv > 0:
                 z = self.denoise(z)
+        if NLM_H > 0:
+            z = nlm_denoise(z, NLM_H)
+        if INC_TV > 0:  # keep of the fit's change only what TV says is structure, not noise
+            delta = z - z0
+            sigma = haar_sigma(delta)
+            z = z0 + tv_plain(delta, INC_TV * sigma)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
             self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
@@ -214,6 +278,25 @@ class MovieDecoder:
         dt_f = (nxt.centre - unit.centre) if nxt is not None else None
         dt_b = (unit.centre - prev.centre) if prev is not None else None
         return motion.within_group(fwd, dt_f, bwd, dt_b, unit.n)
+
+    @staticmethod
+    def gate(r, pred, gain) -> np.ndarray:
+        """Discrepancy principle, patch by patch: correct only where the residual exceeds
+        what the noise explains (a sharper edge, a motion the fit has not followed), so
+        the fit stops before it starts fitting noise. 0 at the noise level, 1 at 1 + GATE_SPAN."""
+        if not GATE_SPAN:
+            return 1.0
+        excess = box(r * r) / np.maximum(box(gain * np.maximum(pred, 0) + NOISE_FLOOR), 1e-12)
+        return np.clip((excess - 1.0) / GATE_SPAN, 0.0, 1.0)
+
+    def fuse(self, unit: Unit, neighbours: list[Unit], weights) -> np.ndarray:
+        """Average of the parts' first-pass images moved into this part's grid, weighted."""
+        num = unit.mean.astype(np.float32).copy()
+        den = np.ones_like(num)
+        for j in neighbours:
+            num += weights[j.index] * motion.warp(j.mean, unit.flows[j.index])
+            den += weights[j.index]
+        return num / den
 
     def agreement(self, unit: Unit, neighbours: list[Unit], base) -> dict[int, np.ndarray]:
         """Weight of each part's data at every pixel of this part's image: 1 where it agrees
