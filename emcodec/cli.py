@@ -114,7 +114,7 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
               help="Decoder: movie (frames follow the motion, fused across neighbouring groups), or one group "
                    "at a time: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
 @click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
-@click.option("--window", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--window", type=click.IntRange(min=0), default=2, show_default=True,
               help="movie: groups on each side of a group that its frames are fused with.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=0), default=0,

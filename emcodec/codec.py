@@ -33,7 +33,7 @@ DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
 DEFAULT_METHOD = "movie"
 MOVIE_METHODS = ("movie",)  # decode the file as a movie (emcodec/decoders/movie.py)
-DEFAULT_WINDOW = 1
+DEFAULT_WINDOW = 2
 DEFAULT_QUANTIZE = "auto"
 STDIO = "-"
 

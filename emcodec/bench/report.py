@@ -253,10 +253,8 @@ def markdown_tables(report: dict) -> str:
                          f"{_fmt(d['decode_fps'], '.2f')} |")
         bn = r.get("binning")
         if bn and bn.get("fits"):
-            table.add_row("", "binning", f"step={_knob(bn['step'])}", str(bn["bytes"]), _fmt(bn["bpp"], ".3f"),
-                          _fmt(bn["ratio"], ".1f"), _fmt(bn["psnr"]), _fmt(bn["ssim"], ".3f"), "", "", "", "")
-        elif bn:
-            table.add_row("", "binning", "cannot fit", str(bn["tried"][-1]["bytes"]), "", "", "", "", "", "", "", "")
+            lines.append(f"| {r['B']} | binning | step={_knob(bn['step'])} | {bn['bytes']} | {_fmt(bn['bpp'], '.3f')} | "
+                         f"{_fmt(bn['ratio'], '.1f')} | {_fmt(bn['psnr'])} | {_fmt(bn['ssim'], '.3f')} | | | | |")
         for name, b in r["baselines"].items():
             if "matched" not in b:
                 lines.append(f"| {r['B']} | {name} | cannot fit (fewest: {b['smallest_bytes']} bytes) | | | | | | | | | |")

@@ -42,6 +42,7 @@ class Movie:
     reference_note: str
     source: str
     notes: list[str] = field(default_factory=list)
+    events: list[dict] | None = None  # simulator events (emcodec.simulate.simulate_events_movie), scored if given
 
     @property
     def raw_bytes(self) -> int:
@@ -394,7 +395,7 @@ def _temporal(movie: Movie, decoded: np.ndarray, B: int) -> dict:
     from .temporal import temporal_report
 
     try:
-        return {"temporal": temporal_report(movie.reference, decoded, B)}
+        return {"temporal": temporal_report(movie.reference, decoded, B, movie.events)}
     except ValueError as exc:  # e.g. a static reference has no motion to follow
         return {"temporal": {"note": str(exc)}}
 

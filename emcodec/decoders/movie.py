@@ -16,7 +16,6 @@ group's average. This decoder treats the file as a movie:
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -27,14 +26,12 @@ from .. import motion
 from .base import decode_group
 
 DEFAULT_WINDOW = 2
-DEFAULT_ITERATIONS = int(os.environ.get("ITERS", 12))
+DEFAULT_ITERATIONS = 12
 DISAGREE_PATCH = 7  # px, the patch over which parts are compared
-EVENT_Z = 4.0
-GATE_SPAN = float(os.environ.get("GATE", 0))
-MOMENTUM = bool(int(os.environ.get("MOM", 1)))
-INC_TV = float(os.environ.get("INCTV", 0.7))
-NLM_H = float(os.environ.get("NLM", 0))
-NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least  # a patch whose neighbours differ by this many noise standard deviations changed
+EVENT_Z = 2.5  # a patch whose neighbours differ by this many noise standard deviations changed
+DETAIL_TV = 0.7  # TV weight on what the fit adds to the first pass, in its noise std (Haar MAD)
+CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per pixel
+NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least
 
 
 @dataclass
@@ -83,22 +80,6 @@ def haar_sigma(img: np.ndarray) -> float:
     return float(np.median(np.abs(hh)) / 0.6745)
 
 
-def nlm_denoise(z: np.ndarray, strength: float) -> np.ndarray:
-    """Non-local means (OpenCV) in the square-root domain, where shot noise is even."""
-    import cv2
-
-    r = np.sqrt(np.maximum(z, 0)).astype(np.float32)
-    sigma = haar_sigma(r)
-    lo, hi = np.percentile(r, [0.1, 99.9])
-    scale = 200.0 / max(hi - lo, 1e-6)
-    u8 = np.clip((r - lo) * scale + 20, 0, 255).astype(np.uint8)
-    h = float(strength * sigma * scale)
-    out = cv2.fastNlMeansDenoising(u8, None, h=h, templateWindowSize=5, searchWindowSize=15)
-    # NLM's 8-bit output is coarse; keep its smooth part, add back the sub-level detail it kept
-    r2 = (out.astype(np.float32) - 20) / scale + lo
-    return np.maximum(r2, 0) ** 2
-
-
 def tv_plain(img: np.ndarray, lam: float, steps: int = 40) -> np.ndarray:
     """2-D isotropic TV denoising (Chambolle's projection, from gap-tv) in the image's units."""
     import torch
@@ -107,6 +88,12 @@ def tv_plain(img: np.ndarray, lam: float, steps: int = 40) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
     u, _ = tv_denoise(t, float(lam), 0.0, steps)
     return u[0, 0].numpy()
+
+
+def restore(unit: Unit, total: np.ndarray, size: int = 3) -> np.ndarray:
+    """A part's first-pass mean with the contrast it lost given back from its own
+    measurement (the first pass smooths small features): plus box(Y - S * mean) / box(S)."""
+    return unit.mean + box(unit.y - total * unit.mean, size) / np.maximum(box(total, size), 1e-6)
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -125,8 +112,7 @@ class MovieDecoder:
     name = "movie"
 
     def __init__(self, first_pass, window: int = DEFAULT_WINDOW, iterations: int = DEFAULT_ITERATIONS,
-                 preset: str = motion.PRESET, device="cpu", tv: float = 0.0):
-        self.tv = float(tv)
+                 preset: str = motion.PRESET, device="cpu"):
         if window < 0 or iterations < 0:
             raise ValueError("window and iterations must be >= 0")
         self.first_pass = first_pass
@@ -182,43 +168,42 @@ class MovieDecoder:
         z0 = z
         eff = {j.index: effective_masks(masks, j.n) for j in members}
         s2 = {j.index: np.maximum((eff[j.index] ** 2).sum(0), 1e-6) for j in members}
-        gain = None
-        momentum = MOMENTUM
-        z_prev, t_prev = z, 1.0
+        fit = (members, disp, eff, s2, weights, base)
+        z_prev, t_prev, last = z, 1.0, np.inf
         for _ in range(self.iterations):
-            num = np.zeros_like(z)
-            den = np.zeros_like(z)
-            for j in members:
-                c = eff[j.index]
-                frames = [self._warp(z, disp[j.index, k], base) for k in range(j.n)]
-                pred = sum(c[k] * frames[k] for k in range(j.n))
-                r = j.y - pred
-                if gain is None:  # noise variance per count, from this part's own first fit
-                    gain = noise_gain(r, pred)
-                r = r * self.gate(r, pred, gain) / s2[j.index]
-                wj = weights[j.index]
-                for k in range(j.n):  # only the correction is moved back: a round trip of
-                    # z itself through two interpolations would blur it at every iteration
-                    num += wj * self._warp(c[k] * r, self._inverse(disp[j.index, k]), base)
-                    den += wj
-            z_new = z + num / den
-            if momentum:  # Nesterov / FISTA extrapolation: the plain fit converges slowly
-                t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
-                z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
-            else:
-                z = z_new
-            if self.tv > 0:
-                z = self.denoise(z)
-        if NLM_H > 0:
-            z = nlm_denoise(z, NLM_H)
-        if INC_TV > 0:  # keep of the fit's change only what TV says is structure, not noise
+            step, misfit = self._step(z, *fit)
+            if misfit > last:  # the extrapolation overshot: restart from the last plain iterate
+                z, t_prev = z_prev, 1.0
+                step, misfit = self._step(z, *fit)
+            last = misfit
+            z_new = z + step
+            # Nesterov / FISTA extrapolation (the plain fit converges slowly), with restarts
+            t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
+            z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
+        z = z_prev
+        if DETAIL_TV > 0:  # keep of what the fit adds only what TV says is structure, not noise
             delta = z - z0
             sigma = haar_sigma(delta)
-            z = z0 + tv_plain(delta, INC_TV * sigma)
+            if sigma > 0:
+                z = z0 + tv_plain(delta, DETAIL_TV * sigma)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
             self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
+        if CONSISTENCY > 0:
+            self.make_consistent(frames, unit.y, eff[unit.index], s2[unit.index])
         return frames
+
+    @staticmethod
+    def make_consistent(frames, y, eff, s2) -> None:
+        """Give back to the frames the part of the measurement the fit leaves unexplained
+        beyond the noise (soft threshold at CONSISTENCY noise standard deviations), as a
+        GAP projection does: the masked sum of the frames then agrees with Y within the
+        noise. Edits `frames` in place."""
+        pred = np.einsum("khw,khw->hw", eff, frames)
+        r = y - pred
+        sigma = np.sqrt(noise_gain(r, pred) * np.maximum(pred, 0) + NOISE_FLOOR)
+        excess = np.sign(r) * np.maximum(np.abs(r) - CONSISTENCY * sigma, 0.0)
+        frames += eff * (excess / s2).astype(np.float32)
 
     def keep_changes(self, frames, unit, prev, nxt, eff, traj, base) -> None:
         """Where the parts before and after disagree beyond the noise, something changed
@@ -229,8 +214,9 @@ class MovieDecoder:
         Y against "before-side content in frames < e, after-side content from e", summed
         over a patch. Edits `frames` in place.
         """
-        before = motion.warp(prev.mean, unit.flows[prev.index], base)
-        after = motion.warp(nxt.mean, unit.flows[nxt.index], base)
+        total = eff.sum(0)  # S: the same for every part, padded or not
+        before = motion.warp(restore(prev, total), unit.flows[prev.index], base)
+        after = motion.warp(restore(nxt, total), unit.flows[nxt.index], base)
         d = box(after - before)
         score = np.abs(d) / robust_sigma(d)
         changed = np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0).astype(np.float32)
@@ -245,17 +231,6 @@ class MovieDecoder:
             side = np.where(k < e_star, before, after)
             moved = self._warp(side, traj[k], base)
             frames[k] += changed * (moved - frames[k])
-
-    def denoise(self, z: np.ndarray) -> np.ndarray:
-        """Isotropic TV on the image normalised to its robust range (Chambolle, from gap-tv)."""
-        import torch
-        from .gaptv import tv_denoise
-
-        lo, hi = np.percentile(z, [0.5, 99.5])
-        scale = float(hi - lo) or 1.0
-        t = torch.from_numpy(((z - lo) / scale).astype(np.float32))[None, None]
-        u, _ = tv_denoise(t, self.tv, 0.0, 20)
-        return u[0, 0].numpy() * scale + lo
 
     @staticmethod
     def _sides(j: Unit, members: list[Unit]):
@@ -279,15 +254,29 @@ class MovieDecoder:
         dt_b = (unit.centre - prev.centre) if prev is not None else None
         return motion.within_group(fwd, dt_f, bwd, dt_b, unit.n)
 
-    @staticmethod
-    def gate(r, pred, gain) -> np.ndarray:
-        """Discrepancy principle, patch by patch: correct only where the residual exceeds
-        what the noise explains (a sharper edge, a motion the fit has not followed), so
-        the fit stops before it starts fitting noise. 0 at the noise level, 1 at 1 + GATE_SPAN."""
-        if not GATE_SPAN:
-            return 1.0
-        excess = box(r * r) / np.maximum(box(gain * np.maximum(pred, 0) + NOISE_FLOOR), 1e-12)
-        return np.clip((excess - 1.0) / GATE_SPAN, 0.0, 1.0)
+    def _step(self, z, members, disp, eff, s2, weights, base):
+        """One GAP step for the image z from every member's measurement, and the misfit.
+
+        Each member's frames are z moved along its displacements; the residual of its
+        measurement is spread over its frames by their masks (Phi Phi^T = diag(S) makes that
+        the projection) and moved back into z's grid, weighted by the member's agreement.
+        Only the correction is moved back: a round trip of z itself through two
+        interpolations would blur it at every step.
+        """
+        num = np.zeros_like(z)
+        den = np.zeros_like(z)
+        misfit = 0.0
+        for j in members:
+            c = eff[j.index]
+            frames = [self._warp(z, disp[j.index, k], base) for k in range(j.n)]
+            r = j.y - np.einsum("khw,khw->hw", c, np.stack(frames))
+            wj = weights[j.index]
+            misfit += float(np.sum(wj * r * r))
+            r = (r / s2[j.index]).astype(np.float32)
+            for k in range(j.n):
+                num += wj * self._warp(c[k] * r, self._inverse(disp[j.index, k]), base)
+                den += wj
+        return num / den, misfit
 
     def fuse(self, unit: Unit, neighbours: list[Unit], weights) -> np.ndarray:
         """Average of the parts' first-pass images moved into this part's grid, weighted."""

@@ -1,0 +1,273 @@
+"""The movie decoder: motion inside a group, fusion across groups, events, streaming bound,
+--frames equality, measurement consistency, scene cuts; and the motion module under it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("torch")
+
+from emcodec import codec, motion, simulate  # noqa: E402
+from emcodec.bench import temporal  # noqa: E402
+from emcodec.cli import main  # noqa: E402
+from emcodec.decoders.base import Decoder, decode_group  # noqa: E402
+from emcodec.decoders.movie import MovieDecoder, MovieWindow, effective_masks, units_of  # noqa: E402
+from emcodec.metrics import psnr  # noqa: E402
+
+B = 10
+
+
+def _decode(tcs, out, method="movie", **kw):
+    codec.decompress(tcs, out, method=method, device="cpu", threads=1, force=True, **kw)
+    return tifffile.imread(out).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def drift(tmp_path_factory):
+    """A drifting 96x96 movie (0.3-1 px/frame, known) at 50 counts, compressed at B = 10."""
+    d = tmp_path_factory.mktemp("drift")
+    clean, noisy, truth = simulate.simulate_motion_movie(40, 96, 96, seed=11, dose=50, motion="drift")
+    tifffile.imwrite(d / "m.tif", noisy)
+    codec.compress(d / "m.tif", d / "m.tcs", B=B, quantize="off")
+    return d, clean, truth
+
+
+@pytest.fixture(scope="module")
+def drift_decoded(drift):
+    d, clean, truth = drift
+    return {m: _decode(d / "m.tcs", d / f"{m}.tif", method=m) for m in ("movie", "tcsdl")}
+
+
+def _shift(a, b):
+    """(dx, dy) of b against a by phase correlation on the centre (no border effects)."""
+    (dx, dy), _ = cv2.phaseCorrelate(np.ascontiguousarray(a[16:-16, 16:-16]), np.ascontiguousarray(b[16:-16, 16:-16]))
+    return np.array([dx, dy])
+
+
+# ---------------------------------------------------------------- motion module
+
+
+def test_flow_finds_a_known_shift_and_warp_undoes_it():
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
+    moved = np.roll(img, (2, -3), axis=(0, 1))  # content moves down 2, left 3
+    flow = motion.estimate_flow(img, moved, float(img.min()), float(img.max()))
+    centre = flow[16:-16, 16:-16]
+    assert np.median(centre[..., 0]) == pytest.approx(-3, abs=0.1)
+    assert np.median(centre[..., 1]) == pytest.approx(2, abs=0.1)
+    back = motion.warp(moved, flow)  # moved sampled at p + flow(p) = img
+    assert np.abs(back - img)[16:-16, 16:-16].mean() < 0.1 * np.abs(moved - img).mean()
+
+
+def test_trajectory_inside_a_part_moves_frames_towards_their_neighbours():
+    fwd = np.zeros((4, 4, 2), np.float32)
+    fwd[..., 0] = 10.0  # content at the next centre (10 frames later) is 10 px to the right
+    traj = motion.within_group(fwd, 10.0, -fwd, 10.0, 10)
+    xs = [t[0, 0, 0] for t in traj]  # frame k shows the centre image at q + disp
+    assert xs[0] == pytest.approx(4.5) and xs[-1] == pytest.approx(-4.5)
+    assert np.all(np.diff(xs) < 0)
+    assert motion.within_group(None, None, None, None, 3) == [None] * 3
+    mirrored = motion.within_group(None, None, -fwd, 10.0, 10)  # no next part: the previous one's, mirrored
+    assert [t[0, 0, 0] for t in mirrored] == pytest.approx(xs)
+
+
+def test_effective_masks_of_a_padded_part_sum_the_repeated_frames():
+    m = np.random.default_rng(1).random((5, 3, 3)) < 0.5
+    eff = effective_masks(m, 3)
+    assert eff.shape == (3, 3, 3)
+    np.testing.assert_array_equal(eff[2], m[2:].sum(0))
+    np.testing.assert_array_equal(eff.sum(0), m.sum(0))
+
+
+# ---------------------------------------------------------------- the decoder on a drifting movie
+
+
+def test_frames_move_inside_a_group(drift, drift_decoded):
+    _, clean, truth = drift
+    vy, vx = truth.velocity
+    true = np.array([vx, vy]) * (B - 1)
+    assert np.hypot(*true) > 3  # the test means something: several px across the group
+    for g in (1, 2):
+        a, b = g * B, g * B + B - 1
+        assert np.hypot(*(_shift(drift_decoded["movie"][a], drift_decoded["movie"][b]) - true)) < 1.0
+        # a per-group decode returns (in effect) the group's average: it barely moves
+        assert np.hypot(*_shift(drift_decoded["tcsdl"][a], drift_decoded["tcsdl"][b])) < 0.5 * np.hypot(*true)
+
+
+def test_movie_beats_per_group_decoding_and_binning(drift, drift_decoded):
+    d, clean, _ = drift
+    noisy = tifffile.imread(d / "m.tif")
+    p_movie = psnr(clean, drift_decoded["movie"])
+    assert p_movie > psnr(clean, drift_decoded["tcsdl"]) + 2.0
+    assert p_movie > psnr(clean, temporal.binning(noisy, B)) + 2.0
+    m = temporal.motion_fidelity(clean, drift_decoded["movie"])
+    assert m["slope"] > 0.6 and 0.7 < m["energy"] < 1.3
+    assert temporal.sawtooth(clean, drift_decoded["movie"], B) < 1.5
+
+
+def test_fusion_across_groups_adds_over_one_group(drift, drift_decoded, tmp_path):
+    d, clean, _ = drift
+    alone = _decode(d / "m.tcs", tmp_path / "w0.tif", window=0)
+    assert psnr(clean, drift_decoded["movie"]) > psnr(clean, alone) + 1.0
+
+
+def test_decoded_frames_agree_with_the_measurement_within_the_noise(drift, drift_decoded):
+    """The masked sum of each group's decoded frames against the stored (exact) measurement,
+    in units of the Poisson noise of that measurement."""
+    d, _, _ = drift
+    reader = codec.open_tcs(d / "m.tcs")
+    from emcodec.masks import make_masks
+
+    masks = make_masks(reader.header.seed, B, 0, 0, 96, 96)
+    x = drift_decoded["movie"]
+    for g, unit in units_of(reader, range(len(reader.trailer.offsets))):
+        eff = effective_masks(masks, unit.n)
+        pred = (eff * x[unit.first:unit.first + unit.n]).sum(0)
+        z = (unit.y - pred) / np.sqrt(np.maximum(unit.y, 1.0) + 1.0 / 12)
+        assert np.sqrt(np.mean(z * z)) < 1.3, g
+    reader._f.close()
+
+
+def test_frames_option_gives_the_same_values_as_a_full_decode(drift, drift_decoded, tmp_path):
+    d, _, _ = drift
+    assert main(["decompress", str(d / "m.tcs"), "-o", str(tmp_path / "part.tif"), "--frames", "13:27",
+                 "-q", "--threads", "1", "--device", "cpu"]) == 0
+    part = tifffile.imread(tmp_path / "part.tif").astype(np.float32)
+    np.testing.assert_array_equal(part, drift_decoded["movie"][13:27])
+    report = json.loads((tmp_path / "part.tif.emcodec.json").read_text())
+    assert report["method"] == "movie" and report["window"] == 2 and "DIS" in report["motion"]
+    assert report["first_pass"] == "tcsdl" and report["weights"]
+
+
+# ---------------------------------------------------------------- events
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory):
+    d = tmp_path_factory.mktemp("events")
+    clean, noisy, ev = simulate.simulate_events_movie(50, 96, 96, B=B, seed=3, dose=100)
+    tifffile.imwrite(d / "m.tif", noisy)
+    codec.compress(d / "m.tif", d / "m.tcs", B=B)
+    scores = {}
+    for m in ("movie", "tcsdl"):
+        x = _decode(d / "m.tcs", d / f"{m}.tif", method=m)
+        scores[m] = {(e["kind"], e["timing"]): temporal.event_fidelity(clean, x, e, window=B // 2) for e in ev}
+    return scores
+
+
+@pytest.mark.parametrize("event", [("appear", "mid_group"), ("disappear", "mid_group"), ("appear", "group_start")])
+def test_events_keep_their_strength_and_do_not_leak(events, event):
+    got = events["movie"][event]
+    assert got["kept"] > 0.8 and got["leak"] < 0.2, got
+
+
+def test_events_inside_a_group_are_not_averaged_over_it(events):
+    for event in [("disappear", "mid_group"), ("jump", "mid_group")]:
+        assert events["tcsdl"][event]["leak"] > 0.25, events  # the per-group decode smears them
+        assert events["movie"][event]["leak"] < events["tcsdl"][event]["leak"] - 0.15
+
+
+def test_a_jump_lands_at_its_new_place(events):
+    got = events["movie"][("jump", "mid_group")]
+    assert got["kept"] > 0.8 and got["leak"] < 0.2, got
+
+
+def test_a_beam_blank_stays_dark(events):
+    got = events["movie"][("blank", "mid_group")]
+    assert got["kept"] > 0.9 and abs(got["leak"]) < 0.1, got
+
+
+# ---------------------------------------------------------------- streaming and scene cuts
+
+
+class Mean(Decoder):
+    """A cheap first pass for the streaming tests: every frame is Y / S."""
+
+    name = "mean"
+
+    def decode_tile(self, y, masks):
+        s = masks.sum(1).clamp(min=1.0)
+        return (y / s).unsqueeze(1).expand_as(masks).clone()
+
+
+class CountingReader:
+    """A TcsReader that counts the groups read."""
+
+    def __init__(self, reader):
+        self._r, self.header, self.trailer, self.reads = reader, reader.header, reader.trailer, []
+
+    def read_group(self, g, *a, **kw):
+        self.reads.append(g)
+        return self._r.read_group(g, *a, **kw)
+
+
+@pytest.fixture(scope="module")
+def long_movie(tmp_path_factory):
+    d = tmp_path_factory.mktemp("long")
+    clean, noisy, _ = simulate.simulate_motion_movie(120, 64, 64, seed=5, dose=30, motion="drift")
+    tifffile.imwrite(d / "m.tif", noisy)
+    codec.compress(d / "m.tif", d / "m.tcs", B=B)
+    return d / "m.tcs"
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+def test_at_most_2K_plus_1_groups_are_held(long_movie, K):
+    from emcodec.decoders.movie import decode_movie
+
+    reader = CountingReader(codec.open_tcs(long_movie))
+    dec = MovieDecoder(Mean(), window=K, iterations=2)
+    window = MovieWindow(dec, B, reader.header.seed, 64, 64)
+    held = []
+    window_frames = window.frames
+
+    def watching(units):
+        for item in window_frames(units):
+            held.append(len(window.held))
+            yield item
+
+    window.frames = watching
+    got = list(decode_movie(reader, dec, 0, 120, window=window))
+    assert [u.first for _, u, _ in got] == list(range(0, 120, B))
+    assert reader.reads == list(range(12))  # each group read once, in order
+    assert window.peak_held == 2 * K + 1 and max(held) <= 2 * K + 1
+    reader._r._f.close()
+
+
+def test_windows_do_not_cross_a_scene_cut(tmp_path):
+    """A stage jump inside a group: the parts after it are decoded as their own scene."""
+    a, _, _ = simulate.simulate_motion_movie(25, 64, 64, seed=1, dose=40, motion="drift")
+    b, _, _ = simulate.simulate_motion_movie(25, 64, 64, seed=2, dose=40, motion="drift", kind="atomic")
+    clean = np.concatenate([a, 0.3 * b])
+    noisy = np.random.default_rng(0).poisson(clean).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "m.tif", noisy)
+    codec.compress(tmp_path / "m.tif", tmp_path / "m.tcs", B=B)
+    info = codec.info(tmp_path / "m.tcs")
+    assert info["scene_cuts_at"] == [25]
+    reader = codec.open_tcs(tmp_path / "m.tcs")
+    dec = MovieDecoder(Mean(), window=2, iterations=2)
+    units = {}
+    for _, u, x in __import__("emcodec.decoders.movie", fromlist=["decode_movie"]).decode_movie(reader, dec, 0, 50):
+        units[u.index] = (u, x)
+    reader._f.close()
+    for u, _ in units.values():  # no flow was ever estimated across the cut
+        assert all(units[j][0].scene == u.scene for j in u.flows)
+    x = np.concatenate([x for _, x in sorted(units.values(), key=lambda t: t[0].first)])
+    after, before = x[25:30].mean(), x[20:25].mean()
+    assert after == pytest.approx(clean[25:30].mean(), rel=0.15)
+    assert before == pytest.approx(clean[20:25].mean(), rel=0.15)
+
+
+def test_first_pass_is_a_per_group_decode():
+    """The per-group methods are first passes inside the movie decoder, not copies of it."""
+    dec = MovieDecoder(Mean(), window=1)
+    y = np.full((16, 16), 30.0)
+    from emcodec.decoders.movie import Unit
+
+    u = Unit(0, 0, 0, B, y)
+    dec.prepare(u, B, 0)
+    np.testing.assert_allclose(u.mean, decode_group(Mean(), y, B, 0)[:B].mean(0))
