@@ -327,16 +327,23 @@ def flag_residuals(residuals: list[float]) -> list[bool]:
     return [r > RESIDUAL_ALERT or (r > RESIDUAL_OUTLIER * typical and r > 0.02) for r in residuals]
 
 
+def decoding_methods() -> list[str]:
+    """Every name `--method` accepts: the movie decoder first, then the per-group methods."""
+    from .decoders import available_methods
+
+    return [*MOVIE_METHODS, *available_methods()]
+
+
 def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: int = DEFAULT_WINDOW):
     """The decoder for `method`; TCS-DL without weights for this B falls back to GAP-TV.
 
     `movie` wraps the per-group method (TCS-DL, or GAP-TV where no weights exist) as the
     first pass of the movie decoder.
     """
-    from .decoders import UnknownMethodError, available_methods, get_decoder, get_decoder_class
+    from .decoders import UnknownMethodError, get_decoder, get_decoder_class
 
-    if method not in MOVIE_METHODS and method not in available_methods():
-        names = ", ".join([*MOVIE_METHODS, *available_methods()])
+    if method not in decoding_methods():
+        names = ", ".join(decoding_methods())
         raise UnknownMethodError(f"unknown decoding method {method!r} (available: {names})")
     if method in MOVIE_METHODS:
         from .decoders import require_torch

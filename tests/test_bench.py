@@ -51,9 +51,9 @@ def test_json_structure(report, tmp_path):
     assert data["versions"]["imagecodecs"]
     assert data["reference"]["kind"] == "clean"
     assert [r["B"] for r in data["results"]] == [2, 3]
-    from emcodec.decoders import available_methods
+    from emcodec.codec import decoding_methods
 
-    assert set(data["settings"]["decoders"]) == set(available_methods())
+    assert set(data["settings"]["decoders"]) == set(decoding_methods())
     for r in data["results"]:
         # every registered method is scored wherever it can decode this B (TCS-DL: where weights exist)
         expected = {m for m, d in data["settings"]["decoders"].items() if r["B"] in d["B"]}

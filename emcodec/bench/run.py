@@ -175,12 +175,8 @@ def _speed(movie: Movie, seconds: float, prefix: str) -> dict:
 
 def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = lambda s: None) -> dict:
     """Every number of the report, as plain JSON-able values (plus `_panel` images for the plot)."""
-    from ..codec import MOVIE_METHODS, compress, decompress
-    from ..decoders import available_methods as per_group_methods
+    from ..codec import MOVIE_METHODS, compress, decoding_methods as available_methods, decompress
     from ..stacks import create_stack, open_stack
-
-    def available_methods():
-        return [*MOVIE_METHODS, *per_group_methods()]
 
     methods = list(config.methods) if config.methods is not None else available_methods()
     unknown = [m for m in methods if m not in available_methods()]
