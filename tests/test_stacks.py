@@ -611,7 +611,9 @@ def test_mapped_pages_are_given_back_in_batches_covering_the_movie(tmp_path, mon
     p = tmp_path / "m.tif"
     tifffile.imwrite(p, data)
     released = []
-    monkeypatch.setattr(stacks, "release_pages", lambda view: released.append(view.shape[0]))
+    from emcodec.formats import base  # where StackReader.iter_chunks finds it
+
+    monkeypatch.setattr(base, "release_pages", lambda view: released.append(view.shape[0]))
     with open_stack(p) as r:
         frame_bytes = H * W * 2
         monkeypatch.setattr(r, "RELEASE_BYTES", 2 * frame_bytes)

@@ -1,0 +1,319 @@
+"""TIFF movies (multi-page, BigTIFF, ImageJ, OME) through tifffile: reading and writing."""
+
+from __future__ import annotations
+
+import warnings
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from ..errors import InputError
+from .base import (
+    _RESUNIT_TO_A,
+    StackInfo,
+    StackReader,
+    StackWriter,
+    _advise_sequential,
+    _check_dtype,
+    _from_mapped,
+    _one_line,
+    _pixel_pair,
+    _unit_factor,
+)
+
+
+class _TiffReader(StackReader):
+    def __init__(self, path: str, name: str):
+        import tifffile
+
+        try:
+            tf = tifffile.TiffFile(path)
+        except Exception as e:
+            raise InputError(f"'{name}' is not a readable TIFF file: {_one_line(e)}") from None
+        self._tf = tf
+        self._mm: np.ndarray | None = None
+        self._whole: np.ndarray | None = None
+        try:
+            self._setup(path, name)
+        except InputError:
+            tf.close()
+            raise
+        except Exception as e:
+            tf.close()
+            raise InputError(f"'{name}' is not a readable TIFF file: {_one_line(e)}") from None
+
+    def _setup(self, path: str, name: str) -> None:
+        tf = self._tf
+        if not tf.series:
+            raise InputError(f"'{name}' contains no images")
+        if len(tf.series) > 1:
+            shapes = ", ".join(str(tuple(s.shape)) for s in tf.series[:4])
+            raise InputError(
+                f"'{name}' holds {len(tf.series)} image series of different shape or type "
+                f"({shapes}); emcodec needs a file with one movie"
+            )
+        s = tf.series[0]
+        page0 = s.keyframe
+        if page0.samplesperpixel > 1:
+            raise InputError(
+                f"'{name}' is a colour (RGB/RGBA, {page0.samplesperpixel} samples per pixel) "
+                "image; emcodec needs single-channel frames"
+            )
+        shape = list(s.get_shape(False))
+        axes = s.get_axes(False)
+        if len(axes) == len(shape):
+            shape = [d for d, a in zip(shape, axes) if a != "S"]
+        if len(shape) < 2:
+            raise InputError(f"'{name}' has an unsupported image shape {tuple(shape)}")
+        height, width = shape[-2:]
+        rest = shape[:-2]
+        if sum(1 for d in rest if d != 1) > 1:
+            raise InputError(
+                f"'{name}' is a {len(s.shape)}-D stack (axes {s.axes}, shape {tuple(s.shape)}); "
+                "emcodec needs a single movie (frames, y, x)"
+            )
+        n = int(np.prod(rest)) if rest else 1
+        if n == 0 or height == 0 or width == 0:
+            raise InputError(f"'{name}' has no frames (shape {tuple(s.shape)})")
+        dtype = _check_dtype(np.dtype(s.dtype), name)
+        self._frame_shape = (height, width)
+
+        if s.dataoffset is not None:
+            stored = np.dtype(tf.byteorder + np.dtype(s.dtype).char)
+            try:
+                self._mm = np.memmap(
+                    path, stored, "r", int(s.dataoffset), (n, height, width), "C"
+                )
+            except (ValueError, OSError) as e:
+                raise InputError(f"'{name}' is truncated or unreadable: {_one_line(e)}") from None
+            _advise_sequential(self._mm)
+        self._by_page = len(s.pages) == n
+
+        extra: dict = {"axes": s.axes}
+        for flag in ("imagej", "ome", "bigtiff"):
+            if getattr(tf, "is_" + flag, False):
+                extra[flag] = True
+        comp = getattr(page0.compression, "name", str(page0.compression))
+        if comp not in ("NONE", "1"):
+            extra["compression"] = comp
+        desc = page0.description if hasattr(page0, "description") else ""
+        if desc and len(desc) < 2000 and not tf.is_ome:
+            extra["description"] = desc
+        if dtype.name != np.dtype(s.dtype).name:
+            extra["stored_dtype"] = np.dtype(s.dtype).name
+
+        self.info = StackInfo(
+            n_frames=n,
+            height=int(height),
+            width=int(width),
+            dtype=dtype,
+            pixel_size=_tiff_pixel_size(tf),
+            source_format="tiff",
+            source_name=name,
+            extra=extra,
+        )
+
+    def _get(self, start: int, stop: int) -> tuple[np.ndarray, bool]:
+        dtype = self.info.dtype
+        m = stop - start
+        if self._mm is not None:
+            return _from_mapped(self._mm[start:stop], dtype)
+        if self._by_page:
+            if m == 0:
+                return np.empty((0, *self._frame_shape), dtype), False
+            try:
+                arr = self._tf.asarray(key=range(start, stop), series=0)
+            except Exception as e:
+                raise InputError(
+                    f"'{self.info.source_name}': cannot decode frames {start}-{stop - 1}: "
+                    f"{_one_line(e)}"
+                ) from None
+        else:
+            # Pages do not map one-to-one to frames (e.g. volumetric pages): rare, so the
+            # series is decoded once and kept rather than streamed.
+            if self._whole is None:
+                try:
+                    self._whole = self._tf.series[0].asarray().reshape(-1, *self._frame_shape)
+                except Exception as e:
+                    raise InputError(
+                        f"'{self.info.source_name}': cannot decode: {_one_line(e)}"
+                    ) from None
+            return _from_mapped(self._whole[start:stop], dtype)
+        arr = arr.reshape(m, *self._frame_shape)
+        return (arr if arr.dtype == dtype else arr.astype(dtype)), False
+
+    def close(self) -> None:
+        self._mm = None  # views already handed out keep their own mapping alive
+        self._whole = None
+        self._tf.close()
+
+
+def _tiff_pixel_size(tf) -> tuple[float, float] | None:
+    """OME PhysicalSize first, then ImageJ unit + resolution, then ResolutionUnit tags."""
+    if tf.is_ome:
+        try:
+            ps = _ome_pixel_size(tf.ome_metadata)
+        except Exception:
+            ps = None
+        if ps is not None:
+            return ps
+    tags = tf.pages[0].tags
+    xr = tags.get("XResolution")
+    yr = tags.get("YResolution")
+
+    def per_unit(tag) -> float | None:
+        if tag is None:
+            return None
+        num, den = tag.value
+        return (den / num) if num else None
+
+    x, y = per_unit(xr), per_unit(yr)
+    if x is None and y is None:
+        return None
+    factor = None
+    if tf.is_imagej:
+        factor = _unit_factor((tf.imagej_metadata or {}).get("unit"))
+    if factor is None:
+        ru = tags.get("ResolutionUnit")
+        factor = _RESUNIT_TO_A.get(int(ru.value) if ru is not None else 2)
+        # baseline default unit is inch; a 1/1 resolution with no tag is "not stated" though
+        if ru is None and xr is not None and tuple(xr.value) == (1, 1):
+            factor = None
+    if factor is None:
+        return None
+    return _pixel_pair(None if x is None else x * factor, None if y is None else y * factor)
+
+
+def _ome_pixel_size(xml: str) -> tuple[float, float] | None:
+    root = ET.fromstring(xml)
+    for el in root.iter():
+        if el.tag.rsplit("}", 1)[-1] == "Pixels":
+            vals = []
+            for ax in ("X", "Y"):
+                v = el.get("PhysicalSize" + ax)
+                f = _unit_factor(el.get(f"PhysicalSize{ax}Unit", "µm"))
+                vals.append(float(v) * f if v is not None and f is not None else None)
+            return _pixel_pair(*vals)
+    return None
+
+
+def _tiff_needs_bigtiff(n_frames: int | None, frame_bytes: int) -> bool:
+    if n_frames is None:
+        return True
+    # data + one IFD (a few hundred bytes) per page must fit 32-bit offsets
+    return n_frames * (frame_bytes + 512) + 2**20 >= 2**32
+
+
+class _TiffStackWriter(StackWriter):
+    """ImageJ hyperstack (axes TYX, unit nm, description in 'Info') for uint8/uint16/int16/
+    float32 under 4 GB: Fiji then shows the calibration. Other dtypes, bigger data or an
+    unknown frame count: tifffile's shaped (JSON) format with centimetre resolution tags, and
+    BigTIFF when needed. With a known count the header is written first and the frames are
+    appended as raw bytes, so each write is one plain file write."""
+
+    _IMAGEJ_DTYPES = {np.dtype(t) for t in ("uint8", "uint16", "int16", "float32")}
+
+    def __init__(self, target, tmp, *, pixel_size, description, labels, **kw):
+        super().__init__(target, tmp, **kw)
+        import tifffile
+
+        self._fh = None
+        self._tw = None
+        frame_bytes = self.height * self.width * self.dtype.itemsize
+        bigtiff = _tiff_needs_bigtiff(self.n_frames, frame_bytes)
+        imagej = not bigtiff and self.dtype in self._IMAGEJ_DTYPES
+        self._file_dtype = self.dtype.newbyteorder("<")
+        opts: dict = {}
+        if imagej:
+            md: dict = {"axes": "TYX"}
+            if description:
+                md["Info"] = description
+            if labels:
+                md["Properties"] = {"emcodec.labels": "\n".join(labels)}
+            if pixel_size is not None:
+                md["unit"] = "nm"
+                opts["resolution"] = (10.0 / pixel_size[0], 10.0 / pixel_size[1])
+        else:
+            em: dict = {}
+            if description:
+                em["description"] = description
+            if labels:
+                em["labels"] = list(labels)
+            md = {"emcodec": em} if em else {}
+            if self.n_frames is not None:
+                md["axes"] = "TYX"
+            if pixel_size is not None:
+                opts["resolution"] = (1e8 / pixel_size[0], 1e8 / pixel_size[1])
+                opts["resolutionunit"] = "CENTIMETER"
+        self._imagej = imagej
+        self._opts = dict(opts, metadata=md, photometric="minisblack")
+        tw = tifffile.TiffWriter(tmp, bigtiff=bigtiff, imagej=imagej, byteorder="<")
+        if self.n_frames is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    offset, _ = tw.write(
+                        None,
+                        shape=(self.n_frames, self.height, self.width),
+                        dtype=self._file_dtype,
+                        returnoffset=True,
+                        **self._opts,
+                    )
+            finally:
+                tw.close()
+            self._fh = open(tmp, "r+b")
+            self._fh.seek(offset)
+        else:
+            self._tw = tw
+
+    def _write_frames(self, frames: np.ndarray) -> None:
+        frames = np.ascontiguousarray(frames, dtype=self._file_dtype)
+        if self._fh is not None:
+            self._fh.write(memoryview(frames).cast("B"))
+        else:
+            for f in frames:  # tifffile extends a contiguous series one page at a time
+                self._tw.write(f, contiguous=True, **self._opts)
+
+    def _finish(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._tw is not None:
+            self._tw.close()
+            self._tw = None
+
+    def _close_quietly(self) -> None:
+        for obj in (self._fh, self._tw):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:
+                    pass
+        self._fh = self._tw = None
+
+
+
+
+Writer = _TiffStackWriter
+
+
+def open_reader(path: str, name: str, options) -> StackReader:
+    return _TiffReader(path, name)
+
+
+def read_description(path: str, name: str) -> str:
+    """ImageJ 'Info' (what Fiji shows under Image > Show Info), or the emcodec entry of a
+    tifffile JSON description, or else the plain ImageDescription."""
+    with _TiffReader(path, name) as r:
+        tf = r._tf
+        if tf.is_imagej:
+            return str((tf.imagej_metadata or {}).get("Info", ""))
+        if tf.is_ome:
+            return ""
+        if tf.is_shaped:
+            for md in tf.shaped_metadata or ():
+                em = md.get("emcodec") if isinstance(md, dict) else None
+                if isinstance(em, dict) and "description" in em:
+                    return str(em["description"])
+        desc = tf.pages[0].description or ""
+        return "" if desc.lstrip().startswith("{") else desc
