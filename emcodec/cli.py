@@ -77,8 +77,11 @@ def cli():
 @click.option("--read-noise", type=float, help="Detector read noise (standard deviation), with --gain.")
 @click.option("--no-split", is_flag=True, help="Do not split groups at scene cuts (beam blanked, stage jump).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--verify", "verify_written", is_flag=True,
+              help="Read the written file back and check every checksum before reporting success.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, force, quiet):
+def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, force, verify_written,
+             quiet):
     """Compress a TIFF or MRC movie into a .tcs file.
 
     \b
@@ -88,6 +91,7 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
       emcodec compress movie.tif --quantize off       # keep the measurement exact
       emcodec compress counts.tif --gain 1 --offset 0 # a counting detector
       emcodec compress movie.tif -o - > movie.tcs
+      emcodec compress movie.tif --verify             # read back and check before success
     """
     from .codec import compress as run
     from .stacks import open_stack
@@ -99,12 +103,14 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
         total = probe.info.n_frames
     with progress_bar(total, "compress", quiet) as advance:
         result = run(movie, output, B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
-                     read_noise=read_noise, split_cuts=not no_split, force=force, progress=advance)
+                     read_noise=read_noise, split_cuts=not no_split, force=force, verify_written=verify_written,
+                     progress=advance)
     q = result.quantizer
     _say(quiet, f"{movie}: {result.frames} frames -> {output}: {result.file_bytes} bytes, "
                 f"ratio {result.ratio:.2f} (B={B}, measurement "
                 f"{'quantised, step %g' % q.step if q else 'lossless'}"
-                f"{', %d group(s) split at scene cuts' % result.split_groups if result.split_groups else ''})")
+                f"{', %d group(s) split at scene cuts' % result.split_groups if result.split_groups else ''})"
+                f"{'; verified: every checksum matches' if verify_written else ''}")
 
 
 @cli.command()
@@ -171,6 +177,7 @@ def info(tcs, as_json):
                                 f"read noise {coding['read_noise']:.4g})")
     else:
         facts["measurement"] = "lossless" + (f" ({meta['quantize']})" if meta.get("quantize") else "")
+    facts.pop("payload_verified")
     cuts = facts.pop("scene_cuts_at")
     if cuts:
         facts["split_groups"] = f"{facts['split_groups']} (scene cuts before frames {', '.join(map(str, cuts))})"
@@ -181,6 +188,36 @@ def info(tcs, as_json):
         click.echo(f"{key:<{width}}  {value}")
     for key in ("source_name", "source_format", "pixel_size", "encoder"):
         click.echo(f"{key:<{width}}  {meta.get(key)}")
+    click.echo(f"{'checksums':<{width}}  header and trailer only; the payload was not verified "
+               "(emcodec verify checks it)")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file, as a list.")
+def verify(files, as_json):
+    """Check every checksum of .tcs files without decoding them.
+
+    Exit status 0 when every file is intact, 1 when any is damaged or unreadable.
+
+    \b
+    Examples:
+      emcodec verify movie.tcs
+      emcodec verify run1/*.tcs --json
+    """
+    from .codec import verify as run
+
+    results = [run(path) for path in files]
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if r["ok"]:
+                click.echo(f"{r['file']}: ok ({r['frames']} frames in {r['groups']} groups, every checksum matches)")
+            else:
+                click.echo(f"{r['file']}: FAILED: {r['error']}")
+    if not all(r["ok"] for r in results):
+        click.get_current_context().exit(EXIT_ERROR)
 
 
 @cli.command()
@@ -261,7 +298,9 @@ def _one_line(exc: BaseException) -> str:
 def main(argv=None) -> int:
     """Entry point: turns every failure into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
+        if isinstance(status, int) and not isinstance(status, bool):
+            return status  # ctx.exit(n) from a command (verify: some files damaged)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         return 130

@@ -135,6 +135,7 @@ def compress(
     read_noise: float | None = None,
     split_cuts: bool = True,
     force: bool = False,
+    verify_written: bool = False,
     progress: Progress | None = None,
 ) -> CompressResult:
     """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file.
@@ -142,6 +143,8 @@ def compress(
     `quantize`: "off" (lossless measurement), "auto" (step AUTO_STEP, detector noise from
     `gain`/`offset`/`read_noise` or estimated) or a step in noise standard deviations.
     `split_cuts`: store groups with a scene cut inside in parts (emcodec/coherence.py).
+    `verify_written`: read the written file back and check every checksum before it takes
+    the output's name (a file output only), so the raw data can be deleted safely.
     """
     from .stacks import open_stack, release_pages
 
@@ -152,6 +155,8 @@ def compress(
     if not 0 <= seed < 2**64:
         raise EmcodecError("seed must be between 0 and 2**64 - 1")
     to_path = isinstance(output, (str, os.PathLike)) and str(output) != STDIO
+    if verify_written and not to_path:
+        raise EmcodecError("--verify needs a file output (it reads the written file back), not -o -")
     if to_path:
         check_target(output, force=force, inputs=[source])
     with open_stack(source) as reader:
@@ -201,8 +206,13 @@ def compress(
             if isinstance(output, (str, os.PathLike)) and str(output) == STDIO:
                 frames, size, n_split = write(sys.stdout.buffer)
             elif to_path:
-                with AtomicFile(output, force=force) as f:
+                atomic = AtomicFile(output, force=force)
+                with atomic as f:
                     frames, size, n_split = write(f)
+                    if verify_written:
+                        f.flush()
+                        os.fsync(f.fileno())
+                        _verify_or_fail(atomic.temp, output)
             else:
                 frames, size, n_split = write(output)
         finally:
@@ -210,6 +220,13 @@ def compress(
     itemsize = np.dtype(info.dtype).itemsize
     return CompressResult(frames, -(-frames // B), frames * info.height * info.width * itemsize, size,
                           n_split, quantizer)
+
+
+def _verify_or_fail(written: Path, output) -> None:
+    """compress --verify: the file just written, read back from disk; it keeps no name if damaged."""
+    check = verify(written)
+    if not check["ok"]:
+        raise OutputError(f"{output}: the written file failed verification ({check['error']}); nothing was kept")
 
 
 def open_tcs(source: str | os.PathLike | BinaryIO) -> TcsReader:
@@ -267,9 +284,33 @@ def info(source: str | os.PathLike) -> dict:
             "split_groups": sum(len(parts) > 1 for parts in layout),
             "scene_cuts_at": [g * h.B + first for g, parts in enumerate(layout) for first, _ in parts[1:]],
             "metadata": h.metadata,
+            "payload_verified": False,  # header and trailer checksums only: `emcodec verify` reads the rest
         }
     finally:
         reader._f.close()
+
+
+def verify(source: str | os.PathLike) -> dict:
+    """Check every checksum of a .tcs file without decoding it.
+
+    Returns {"file", "ok", "groups", "frames", "error"}: a damaged or unreadable file is a
+    result (ok false, the reason in "error"), not an exception, so many files can be checked.
+    """
+    result = {"file": str(source), "ok": False, "groups": None, "frames": None, "error": None}
+    try:
+        reader = open_tcs(source)
+    except EmcodecError as exc:
+        result["error"] = " ".join(str(exc).split())
+        return result
+    try:
+        result["groups"] = reader.check_all()
+        result["frames"] = reader.trailer.frame_count
+        result["ok"] = True
+    except (EmcodecError, OSError) as exc:
+        result["error"] = " ".join(str(exc).split())
+    finally:
+        reader._f.close()
+    return result
 
 
 def parse_frames(spec: str | None, frame_count: int) -> tuple[int, int]:

@@ -259,9 +259,7 @@ def read_header(f: BinaryIO) -> Header:
         raise ContainerError("file is truncated (ends inside the header)")
     magic, version, B, seed, density, height, width, dtype, meta_len = HEADER.unpack(start)
     if version > FORMAT_VERSION:
-        raise VersionError(
-            f"file has .tcs format version {version}; this emcodec reads up to {FORMAT_VERSION}: upgrade emcodec"
-        )
+        _refuse_version(f, start, version, meta_len)
     if meta_len > MAX_METADATA:
         raise ContainerError("header is corrupt (metadata length out of range)")
     meta = _read_exact(f, meta_len, "header")
@@ -278,6 +276,23 @@ def read_header(f: BinaryIO) -> Header:
         raise ContainerError("header metadata is not a JSON object")
     quantizer = _read_coding(coding, B * density, dtype_name) if coding else None
     return Header(B, seed, height, width, dtype_name, density, metadata, version, quantizer)
+
+
+def _refuse_version(f: BinaryIO, start: bytes, version: int, meta_len: int) -> None:
+    """A version above ours: a damaged version field (the header's CRC matches with a known
+    version in its place) is reported as damage, not as a reason to upgrade."""
+    if meta_len <= MAX_METADATA:
+        rest = f.read(meta_len + CODING.size + CRC.size)
+        for known, extra in ((2, CODING.size), (1, 0)):
+            if len(rest) < meta_len + extra + CRC.size:
+                continue
+            body = start[:8] + struct.pack("<H", known) + start[10:] + rest[: meta_len + extra]
+            if zlib.crc32(body) == CRC.unpack_from(rest, meta_len + extra)[0]:
+                raise ChecksumError("checksum mismatch in the header (damaged format version field): "
+                                    "the file is corrupt")
+    raise VersionError(
+        f"file has .tcs format version {version}; this emcodec reads up to {FORMAT_VERSION}: upgrade emcodec"
+    )
 
 
 def _read_coding(coding: bytes, frames: float, dtype: str) -> Quantizer | None:
@@ -440,21 +455,43 @@ class TcsReader:
         return [[(p.first, p.n_frames) for p in self.read_group(g, payloads=SKIP).parts]
                 for g in range(self.n_groups)]
 
-    def groups(self) -> Iterator[Group]:
-        """Every group in order, reading sequentially; afterwards `trailer` is set."""
+    def check_all(self) -> int:
+        """Every checksum in the file, read front to back; returns the group count.
+
+        Also checks that the trailer's index points at the groups found and that nothing
+        follows the end marker, so every byte of the file has been accounted for.
+        """
+        index = None if self.trailer is None else list(self.trailer.offsets)
+        starts: list[int] = []
+        n = sum(1 for _ in self.groups(CHECK, starts))
+        if index is not None and index != starts:
+            raise ContainerError("trailer is corrupt (its group index does not match the groups)")
+        if self._f.read(1):
+            raise ContainerError("file is corrupt (bytes after the end marker)")
+        return n
+
+    def groups(self, payloads: str = DECODE, starts: list | None = None) -> Iterator[Group]:
+        """Every group in order, reading sequentially; afterwards `trailer` is set.
+
+        `payloads` as for read_group; `starts`, when given, collects each group's offset.
+        """
         if self._data_start is not None:
             self._f.seek(self._data_start)
         expected = 0
         size = group_record(self.header.version).size
         while True:
+            if starts is not None and self._data_start is not None:
+                starts.append(self._f.tell())
             tag = _read_exact(self._f, 4, "group sequence")
             if tag == TRAILER_TAG:
+                if starts:
+                    starts.pop()
                 self._finish_stream(tag, expected)
                 return
             if tag != GROUP_TAG:
                 raise ContainerError(f"file is corrupt (unexpected bytes where group {expected} should start)")
             rec = tag + _read_exact(self._f, size - 4, f"group {expected} record")
-            group = _read_group_rest(self._f, self.header, _read_record(self._f, self.header, rec))
+            group = _read_group_rest(self._f, self.header, _read_record(self._f, self.header, rec), payloads)
             if group.index != expected:
                 raise ContainerError(f"groups out of order: found {group.index}, expected {expected}")
             expected += 1
