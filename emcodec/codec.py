@@ -73,6 +73,8 @@ def _groups_of(chunks: Iterator[np.ndarray], B: int) -> Iterator[np.ndarray]:
 
 
 def _source_metadata(info) -> dict:
+    from .formats.carry import header_fields
+
     return {
         "pixel_size": list(info.pixel_size) if info.pixel_size else None,
         "source_format": info.source_format,
@@ -80,6 +82,7 @@ def _source_metadata(info) -> dict:
         "source_extra": info.extra,
         "encoder": f"emcodec {__version__}",
         "mask_scheme": MASK_SCHEME,
+        **header_fields(info),  # pixel unit, frame time, the source's own metadata
     }
 
 
@@ -134,6 +137,7 @@ def compress(
     offset: float | None = None,
     read_noise: float | None = None,
     split_cuts: bool = True,
+    read_options=None,
     force: bool = False,
     verify_written: bool = False,
     progress: Progress | None = None,
@@ -143,6 +147,7 @@ def compress(
     `quantize`: "off" (lossless measurement), "auto" (step AUTO_STEP, detector noise from
     `gain`/`offset`/`read_noise` or estimated) or a step in noise standard deviations.
     `split_cuts`: store groups with a scene cut inside in parts (emcodec/coherence.py).
+    `read_options`: a formats.ReadOptions (EER fraction and upsampling, gain reference, series).
     `verify_written`: read the written file back and check every checksum before it takes
     the output's name (a file output only), so the raw data can be deleted safely.
     """
@@ -159,7 +164,7 @@ def compress(
         raise EmcodecError("--verify needs a file output (it reads the written file back), not -o -")
     if to_path:
         check_target(output, force=force, inputs=[source])
-    with open_stack(source) as reader:
+    with open_stack(source, read_options) as reader:
         info = reader.info
         groups = _groups_of(reader.iter_chunks(B), B)
         first = next(groups, None)
@@ -471,6 +476,7 @@ def decompress(
     Beside the movie, `<output>.emcodec.json` records the method, weights, B, seed and the
     self-check residual of every group, so a user knows which frames not to trust.
     """
+    from .formats.carry import writer_fields
     from .stacks import create_stack
 
     warn = warn or (lambda message: None)
@@ -500,7 +506,7 @@ def decompress(
         with create_stack(
             target, height=h.height, width=h.width, dtype=h.dtype, n_frames=stop - start,
             pixel_size=tuple(pixel_size) if pixel_size else None, description="; ".join(labels),
-            labels=labels, force=force,
+            labels=labels, force=force, **writer_fields(h.metadata),
         ) as writer:
             if method in MOVIE_METHODS:
                 decoder.device = device

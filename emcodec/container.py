@@ -41,7 +41,7 @@ TRAILER = struct.Struct("<4sQIdd")
 CRC = struct.Struct("<I")
 TAIL = struct.Struct("<II8s")  # trailer length, trailer crc, end marker
 
-MAX_METADATA = 1 << 20
+MAX_METADATA = 1 << 25  # 32 MiB: room for a source's own metadata (at most 16 MiB) and ours
 MAX_GROUPS = 1 << 28
 
 # The dtypes a measurement is stored in; the code is the byte in each group record.

@@ -114,12 +114,15 @@ def read_description(path) -> str:
 
 def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
                  pixel_size=None, description: str = "", labels: Sequence[str] = (),
-                 force: bool = False) -> StackWriter:
+                 frame_time: float | None = None, pixel_unit: str | None = None,
+                 source_metadata: dict | None = None, force: bool = False) -> StackWriter:
     """Start writing a movie; the format comes from the extension.
 
     float16 is written as float32. MRC needs ``n_frames`` (ValueError otherwise) because the
     file is pre-sized and memory-mapped. ``labels`` must be printable ASCII, <= 80 characters
-    each (they are MRC header labels; TIFF keeps them in its metadata).
+    each (they are MRC header labels; TIFF keeps them in its metadata). ``frame_time`` (s),
+    ``pixel_unit`` (the unit to state the size in) and ``source_metadata`` (the source's own
+    tree) are written where the format has a place for them (formats/carry.py).
     """
     from .mrc import _check_labels
 
@@ -145,7 +148,7 @@ def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
         raise ValueError("n_frames must be >= 1 (or None if unknown, TIFF only)")
     if fmt.name == "mrc" and n_frames is None:
         raise ValueError("writing MRC needs the frame count up front")
-    reserved = getattr(module, "reserved_labels", lambda dt: 0)(dtype)
+    reserved = getattr(module, "reserved_labels", lambda dt, ft: 0)(dtype, frame_time)
     labels = _check_labels(labels, reserved)
     if pixel_size is not None:
         pixel_size = (float(pixel_size[0]), float(pixel_size[1]))
@@ -156,7 +159,8 @@ def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
     tmp = os.fspath(atomic.temporary_path(target))
 
     kw = dict(height=int(height), width=int(width), dtype=dtype, n_frames=n_frames, force=force,
-              pixel_size=pixel_size, description=description or "", labels=labels)
+              pixel_size=pixel_size, description=description or "", labels=labels,
+              frame_time=frame_time, pixel_unit=pixel_unit, source_metadata=source_metadata)
     try:
         return cls(target, tmp, **kw)
     except BaseException as e:

@@ -51,9 +51,12 @@ class StackInfo:
     width: int
     dtype: np.dtype  # dtype of the arrays the reader returns (native byte order)
     pixel_size: tuple[float, float] | None  # (x, y) Å per pixel
-    source_format: str  # "tiff" or "mrc"
+    source_format: str  # a name from emcodec.formats.FORMATS ("tiff", "mrc", "dm", ...)
     source_name: str  # basename
     extra: dict = field(default_factory=dict)  # small, JSON-serialisable
+    frame_time: float | None = None  # seconds from one frame to the next, if the file says
+    pixel_unit: str | None = None  # the length unit the file states its pixel size in ("nm")
+    metadata: dict | None = None  # the file's own metadata tree, bounded (formats/metadata.py)
 
 
 

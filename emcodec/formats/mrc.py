@@ -13,6 +13,7 @@ from ..errors import InputError, OutputError
 from .base import StackInfo, StackReader, StackWriter, _check_dtype, _from_mapped, _one_line, _pixel_pair
 
 _MRC_DTYPE_LABEL = re.compile(r"^emcodec: original dtype (\w+)")
+_MRC_FRAME_TIME_LABEL = re.compile(r"^emcodec: frame time ([0-9.eE+-]+) s$")
 _MRC_MAX_LABELS = 10
 _MRC_LABEL_LEN = 80
 _FLOAT32_EXACT_INT = 2**24  # int32/uint32 stored as MRC float32 must stay exactly representable
@@ -74,6 +75,7 @@ class _MrcReader(StackReader):
             if m and (m.group(1), mode) in {("uint8", 6), ("int32", 2), ("uint32", 2)}:
                 dtype = np.dtype(m.group(1))
         extra: dict = {"mrc_mode": mode, "ispg": int(mrc.header.ispg), "labels": labels}
+        times = [float(m.group(1)) for m in map(_MRC_FRAME_TIME_LABEL.match, labels) if m]
         if dtype != stored:
             extra["stored_dtype"] = stored.name
 
@@ -89,6 +91,7 @@ class _MrcReader(StackReader):
             source_format="mrc",
             source_name=name,
             extra=extra,
+            frame_time=times[0] if times and times[0] > 0 else None,
         )
 
     def _get(self, start: int, stop: int) -> tuple[np.ndarray, bool]:
@@ -121,14 +124,19 @@ class _MrcStackWriter(StackWriter):
     Header statistics are accumulated while writing, so nothing is re-read at the end.
     """
 
-    def __init__(self, target, tmp, *, pixel_size, description, labels, **kw):
+    def __init__(self, target, tmp, *, pixel_size, description, labels, frame_time=None, pixel_unit=None,
+                 source_metadata=None, **kw):
         super().__init__(target, tmp, **kw)
         import mrcfile
 
+        # MRC states sizes in Å (pixel_unit is not needed); the source's metadata tree does not
+        # fit its ten 80-character labels and stays in the .tcs file.
         mode, self._stored = _MRC_STORE[self.dtype]
         all_labels = []
         if self._stored != self.dtype:
             all_labels.append(f"emcodec: original dtype {self.dtype.name}")
+        if frame_time:
+            all_labels.append(f"emcodec: frame time {float(frame_time):.9g} s")
         all_labels += list(labels)
         for chunk in _wrap_labels(description):
             if len(all_labels) >= _MRC_MAX_LABELS:
@@ -227,13 +235,15 @@ def open_reader(path: str, name: str, options) -> StackReader:
     return _MrcReader(path, name)
 
 
-def reserved_labels(dtype: np.dtype) -> int:
-    """Label slots taken by emcodec's own dtype marker (uint8, int32, uint32 are widened)."""
-    return 1 if _MRC_STORE[dtype][1] != dtype else 0
+def reserved_labels(dtype: np.dtype, frame_time: float | None = None) -> int:
+    """Label slots taken by emcodec's own markers: the dtype (uint8, int32, uint32 are
+    widened) and the frame time."""
+    return (1 if _MRC_STORE[dtype][1] != dtype else 0) + (1 if frame_time else 0)
 
 
 def read_description(path: str, name: str) -> str:
     """The header labels, one per line, minus emcodec's own dtype marker."""
     with _MrcReader(path, name) as r:
         labels = r.info.extra.get("labels", [])
-    return "\n".join(lab for lab in labels if not _MRC_DTYPE_LABEL.match(lab))
+    return "\n".join(lab for lab in labels
+                     if not _MRC_DTYPE_LABEL.match(lab) and not _MRC_FRAME_TIME_LABEL.match(lab))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -111,6 +112,7 @@ class _TiffReader(StackReader):
             source_format="tiff",
             source_name=name,
             extra=extra,
+            **_carried(tf),
         )
 
     def _get(self, start: int, stop: int) -> tuple[np.ndarray, bool]:
@@ -146,6 +148,41 @@ class _TiffReader(StackReader):
         self._mm = None  # views already handed out keep their own mapping alive
         self._whole = None
         self._tf.close()
+
+
+def _carried(tf) -> dict:
+    """Frame time, pixel unit and source metadata as emcodec writes them (ImageJ 'finterval',
+    'unit' and a Property; or the emcodec entry of tifffile's JSON description)."""
+    out: dict = {}
+    em: dict = {}
+    if tf.is_imagej:
+        ij = tf.imagej_metadata or {}
+        unit = ij.get("unit")
+        em = {"frame_time": ij.get("finterval"), "pixel_unit": unit if _unit_factor(unit) else None}
+        props = ij.get("Properties") or {}
+        raw = props.get(SOURCE_METADATA) if isinstance(props, dict) else None
+        if isinstance(raw, str):
+            try:
+                em["source_metadata"] = json.loads(raw)
+            except ValueError:
+                pass
+    elif tf.is_shaped:
+        for md in tf.shaped_metadata or ():
+            if isinstance(md, dict) and isinstance(md.get("emcodec"), dict):
+                em = md["emcodec"]
+    ft = em.get("frame_time")
+    if isinstance(ft, (int, float)) and ft > 0:
+        out["frame_time"] = float(ft)
+    if isinstance(em.get("pixel_unit"), str) and _unit_factor(em["pixel_unit"]):
+        out["pixel_unit"] = _clean_unit(em["pixel_unit"])
+    if isinstance(em.get("source_metadata"), dict):
+        out["metadata"] = em["source_metadata"]
+    return out
+
+
+def _clean_unit(unit: str) -> str:
+    """ImageJ's spelling of a unit ('micron', '\\u00B5m') as emcodec states units ('µm')."""
+    return {1e4: "µm", 10.0: "nm", 1.0: "Å", 0.01: "pm"}.get(_unit_factor(unit), unit)
 
 
 def _tiff_pixel_size(tf) -> tuple[float, float] | None:
@@ -197,6 +234,11 @@ def _ome_pixel_size(xml: str) -> tuple[float, float] | None:
     return None
 
 
+SOURCE_METADATA = "emcodec.source_metadata"  # ImageJ Property holding the source's metadata (JSON)
+# ImageJ length units emcodec writes, by the source's unit (ImageJ reads 'micron' for µm)
+_IMAGEJ_UNITS = {"pm": "pm", "nm": "nm", "um": "micron", "µm": "micron", "μm": "micron", "micron": "micron"}
+
+
 def _tiff_needs_bigtiff(n_frames: int | None, frame_bytes: int) -> bool:
     if n_frames is None:
         return True
@@ -213,7 +255,8 @@ class _TiffStackWriter(StackWriter):
 
     _IMAGEJ_DTYPES = {np.dtype(t) for t in ("uint8", "uint16", "int16", "float32")}
 
-    def __init__(self, target, tmp, *, pixel_size, description, labels, **kw):
+    def __init__(self, target, tmp, *, pixel_size, description, labels, frame_time=None, pixel_unit=None,
+                 source_metadata=None, **kw):
         super().__init__(target, tmp, **kw)
         import tifffile
 
@@ -228,17 +271,32 @@ class _TiffStackWriter(StackWriter):
             md: dict = {"axes": "TYX"}
             if description:
                 md["Info"] = description
+            props = {}
             if labels:
-                md["Properties"] = {"emcodec.labels": "\n".join(labels)}
+                props["emcodec.labels"] = "\n".join(labels)
+            if source_metadata:
+                props[SOURCE_METADATA] = json.dumps(source_metadata)
+            if props:
+                md["Properties"] = props
             if pixel_size is not None:
-                md["unit"] = "nm"
-                opts["resolution"] = (10.0 / pixel_size[0], 10.0 / pixel_size[1])
+                unit = _IMAGEJ_UNITS.get((pixel_unit or "").lower(), "nm")
+                per_a = _unit_factor(unit)
+                md["unit"] = unit
+                opts["resolution"] = (per_a / pixel_size[0], per_a / pixel_size[1])
+            if frame_time:
+                md["finterval"] = float(frame_time)
         else:
             em: dict = {}
             if description:
                 em["description"] = description
             if labels:
                 em["labels"] = list(labels)
+            if frame_time:
+                em["frame_time"] = float(frame_time)
+            if pixel_unit and pixel_size is not None:
+                em["pixel_unit"] = pixel_unit
+            if source_metadata:
+                em["source_metadata"] = source_metadata
             md = {"emcodec": em} if em else {}
             if self.n_frames is not None:
                 md["axes"] = "TYX"
