@@ -17,6 +17,7 @@ from . import __version__
 from .errors import EmcodecError
 
 EXIT_ERROR = 1
+EXIT_PARTIAL = 2  # decompress --salvage wrote the movie, but some frames were lost
 EXIT_INTERNAL = 3
 
 
@@ -117,8 +118,10 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
 @click.argument("tcs", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs. [default: <name>.decoded.<source extension>]")
 @click.option("--method", default="movie", show_default=True,
-              help="Decoder: movie (frames follow the motion, fused across neighbouring groups), or one group "
-                   "at a time: tcsdl (the shipped network; GAP-TV where no weights exist for the file's B) or gap-tv.")
+              help="Decoder: movie (frames follow the motion, fused across neighbouring groups); preview (fast, "
+                   "watchable, not for measuring: each group's normalised measurement moved along the motion); "
+                   "or one group at a time: tcsdl (the shipped network; GAP-TV where no weights exist for the "
+                   "file's B) or gap-tv.")
 @click.option("--frames", help="Only frames START:STOP (end exclusive), e.g. 0:100.")
 @click.option("--window", type=click.IntRange(min=0), default=2, show_default=True,
               help="movie: groups on each side of a group that its frames are fused with.")
@@ -126,8 +129,11 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
 @click.option("--threads", type=click.IntRange(min=0), default=0,
               help="CPU threads (0: the cores other programs leave idle).  [default: 0]")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never the input).")
+@click.option("--salvage", is_flag=True,
+              help="Decode every intact group of a damaged or cut-short file; lost frames are written as 0 "
+                   "(NaN for float) and listed. Exit status 2 when frames were lost.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs, output, method, frames, window, device, threads, force, quiet):
+def decompress(tcs, output, method, frames, window, device, threads, force, salvage, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
@@ -137,19 +143,23 @@ def decompress(tcs, output, method, frames, window, device, threads, force, quie
       emcodec decompress movie.tcs --window 2
       emcodec decompress movie.tcs --frames 0:30 -o preview.tif
       cat movie.tcs | emcodec decompress - -o movie.tif
+      emcodec decompress cut-short.tcs --salvage  # exit 2: some frames lost
     """
     from .codec import decompress as run
 
     total = None
-    if tcs != "-":
+    if tcs != "-" and not salvage:
         from .codec import info as tcs_info
 
         total = tcs_info(tcs)["frames"]
     with progress_bar(total, "decode", quiet) as advance:
+        missing: list = []
         target = run(tcs, output, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
-                     progress=advance,
+                     salvage=salvage, missing=missing, progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
+    if missing:
+        click.get_current_context().exit(EXIT_PARTIAL)
 
 
 @cli.command()
@@ -306,7 +316,7 @@ def main(argv=None) -> int:
         return 130
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
+        return EXIT_ERROR  # not click's 2 for usage errors: 2 means a partial decode (--salvage)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except EmcodecError as exc:

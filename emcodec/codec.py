@@ -32,7 +32,7 @@ from .quantize import AUTO_STEP, MAX_STEP, MIN_STEP, Quantizer, auto_quantizer
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
 DEFAULT_METHOD = "movie"
-MOVIE_METHODS = ("movie",)  # decode the file as a movie (emcodec/decoders/movie.py)
+MOVIE_METHODS = ("movie", "preview")  # decode the file as a movie (emcodec/decoders/movie.py, preview.py)
 DEFAULT_WINDOW = 2
 DEFAULT_QUANTIZE = "auto"
 STDIO = "-"
@@ -240,11 +240,22 @@ def open_tcs(source: str | os.PathLike | BinaryIO) -> TcsReader:
     Spooling a pipe keeps one reading path: the trailer (frame count, index) is checked
     before any output is written.
     """
+    f = open_raw(source)
+    try:
+        return TcsReader(f)
+    except BaseException:
+        if f is not source:
+            f.close()
+        raise
+
+
+def open_raw(source: str | os.PathLike | BinaryIO) -> BinaryIO:
+    """The binary file behind `source` (`-`: standard input spooled to a temporary file)."""
     if isinstance(source, (str, os.PathLike)) and str(source) == STDIO:
         spool = tempfile.TemporaryFile()
         shutil.copyfileobj(sys.stdin.buffer, spool)
         spool.seek(0)
-        return TcsReader(spool)
+        return spool
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -252,15 +263,10 @@ def open_tcs(source: str | os.PathLike | BinaryIO) -> TcsReader:
         if path.is_dir():
             raise InputError(f"{path}: is a directory, not a .tcs file")
         try:
-            f = open(path, "rb")
+            return open(path, "rb")
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-        try:
-            return TcsReader(f)
-        except BaseException:
-            f.close()
-            raise
-    return TcsReader(source)
+    return source
 
 
 def info(source: str | os.PathLike) -> dict:
@@ -391,6 +397,12 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
     if method not in decoding_methods():
         names = ", ".join(decoding_methods())
         raise UnknownMethodError(f"unknown decoding method {method!r} (available: {names})")
+    if method == "preview":
+        from .decoders.preview import PreviewDecoder
+        from .motion import require_cv2
+
+        require_cv2()
+        return PreviewDecoder()
     if method in MOVIE_METHODS:
         from .decoders import require_torch
 
@@ -458,6 +470,54 @@ def _as_movie(reader, decoder, start, stop):
         yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
 
 
+class _Salvage:
+    """decompress --salvage: the intact groups of a damaged file, in the reader's shape."""
+
+    def __init__(self, f: BinaryIO):
+        from .salvage import salvage
+
+        self._f = f
+        try:
+            self.saved = salvage(f)
+        except BaseException:
+            f.close()
+            raise
+        if not self.saved.intact:
+            f.close()
+            raise ContainerError("salvage found no intact group: "
+                                 + ("; ".join(self.saved.problems[:1]) or "the file holds none"))
+        self.header, self.trailer = self.saved.header, self.saved.trailer
+
+    def decoded(self, decoder, movie: bool, start: int, stop: int, group_range: range, device):
+        """(group, Group or None, frames, residual) in order; None for a group not recovered."""
+        from .decoders.base import decode_stored_group
+        from .salvage import RunReader, _group_at, intact_runs
+
+        h, saved = self.header, self.saved
+        runs = intact_runs(saved, range(len(saved.trailer.offsets)))
+        g = group_range.start
+        while g < group_range.stop:
+            if g not in saved.intact:
+                yield g, None, None, None
+                g += 1
+                continue
+            run = next(r for r in runs if r[0] <= g < r[1])
+            end = min(run[1], group_range.stop)
+            if movie:
+                rr = RunReader(self._f, saved, *run)
+                lo = max(start, g * h.B) - run[0] * h.B
+                hi = min(stop, end * h.B, saved.frame_count) - run[0] * h.B
+                for gr, group, x, residual in _as_movie(rr, decoder, lo, hi):
+                    group.index = gr + run[0]
+                    yield gr + run[0], group, x, residual
+            else:
+                for gi in range(g, end):
+                    group = _group_at(self._f, h, saved.intact[gi])
+                    x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
+                    yield gi, group, x, residual
+            g = end
+
+
 def decompress(
     source: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -468,6 +528,8 @@ def decompress(
     device: str = "auto",
     threads: int | None = None,
     force: bool = False,
+    salvage: bool = False,
+    missing: list | None = None,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Path:
@@ -475,12 +537,15 @@ def decompress(
 
     Beside the movie, `<output>.emcodec.json` records the method, weights, B, seed and the
     self-check residual of every group, so a user knows which frames not to trust.
+    `salvage`: decode every intact group of a damaged or cut-short file (emcodec/salvage.py);
+    frames of lost groups are written as 0 (NaN for float output) and their [first, last]
+    ranges are appended to `missing` (the CLI then exits 2).
     """
     from .formats.carry import writer_fields
     from .stacks import create_stack
 
     warn = warn or (lambda message: None)
-    reader = open_tcs(source)
+    reader = _Salvage(open_raw(source)) if salvage else open_tcs(source)
     try:
         h, t = reader.header, reader.trailer
         target = Path(output) if output is not None else default_output(str(source), h)
@@ -490,7 +555,9 @@ def decompress(
         check_target(sidecar, force=force, inputs=inputs)
         start, stop = parse_frames(frames, t.frame_count)
         group_range = range(start // h.B, (stop - 1) // h.B + 1)
-        reader.verify(group_range)
+        lost = reader.saved.missing(start, stop) if salvage else []
+        if not salvage:
+            reader.verify(group_range)
         decoder = choose_decoder(method, h.B, warn, window=window)
         from .decoders.base import resolve_device, set_cpu_threads
 
@@ -501,6 +568,17 @@ def decompress(
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",
         ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
+        fill = np.nan if np.dtype(h.dtype).kind == "f" else 0
+        if lost:
+            ranges = ", ".join(f"{a}-{b - 1}" for a, b in lost)  # (a None end is added below)
+            labels.append(f"salvaged: frames {ranges} were damaged or missing, written as {fill}")
+            warn(f"frames {ranges} are damaged or missing; written as {fill} (salvage)")
+        if salvage and not reader.saved.trailer_found and stop == t.frame_count:
+            warn(f"no intact trailer: the movie may have held frames after frame {stop - 1}; they are lost")
+            labels.append(f"salvaged: no trailer, frames after {stop - 1} (if any) are lost")
+            lost.append((stop, None))
+        if missing is not None:
+            missing.extend([a, None if b is None else b - 1] for a, b in lost)
         pixel_size = h.metadata.get("pixel_size")
         groups = []
         with create_stack(
@@ -510,11 +588,21 @@ def decompress(
         ) as writer:
             if method in MOVIE_METHODS:
                 decoder.device = device
+            if salvage:
+                decoded = reader.decoded(decoder, method in MOVIE_METHODS, start, stop, group_range, device)
+            elif method in MOVIE_METHODS:
                 decoded = _as_movie(reader, decoder, start, stop)
             else:
                 decoded = _per_group(reader, decoder, group_range, device)
             for g, group, x, residual in decoded:
                 first = g * h.B
+                if group is None:  # salvage: a group that was not recovered
+                    lo, hi = max(start, first), min(stop, first + h.B, t.frame_count)
+                    writer.write(np.full((hi - lo, h.height, h.width), fill, dtype=h.dtype))
+                    groups.append({"group": g, "frames": [first, min(first + h.B, t.frame_count)], "missing": True})
+                    if progress:
+                        progress(hi - lo)
+                    continue
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 writer.write(to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max))
                 groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6),
@@ -522,7 +610,8 @@ def decompress(
                                   if len(group.parts) > 1 else {})})
                 if progress:
                     progress(hi - lo)
-        for entry, flagged in zip(groups, flag_residuals([e["residual"] for e in groups])):
+        decoded_groups = [e for e in groups if not e.get("missing")]
+        for entry, flagged in zip(decoded_groups, flag_residuals([e["residual"] for e in decoded_groups])):
             entry["flagged"] = flagged
             if flagged:
                 a, b = entry["frames"]
@@ -532,11 +621,16 @@ def decompress(
             "reconstruction_of": h.metadata.get("source_name"),
             "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
             "weights": getattr(getattr(decoder, "first_pass", decoder), "entry", {}).get("sha256"),
-            **({"window": decoder.window, "first_pass": decoder.first_pass.name, "motion": _motion_library()}
+            **({"window": decoder.window, "first_pass": getattr(decoder.first_pass, "name", None),
+                "motion": _motion_library()}
                if method in MOVIE_METHODS else {}),
             "frames": [start, stop], "device": str(device),
             **({"cpu_threads": threads} if device.type == "cpu" else {}),
             "residual": "RMS(sum_k C_k x_k - Y) / RMS(Y) per group; noise keeps it above 0",
+            **({"salvage": {"trailer_found": reader.saved.trailer_found,
+                            "missing_frames": [[a, None if b is None else b - 1] for a, b in lost],
+                            "filled_with": "NaN" if fill != 0 else 0,
+                            "problems": reader.saved.problems}} if salvage else {}),
             "groups": groups,
         }
         with AtomicFile(sidecar, force=True) as f:
