@@ -144,6 +144,23 @@ def test_frames_option_gives_the_same_values_as_a_full_decode(drift, drift_decod
     assert report["first_pass"] == "tcsdl" and report["weights"]
 
 
+def test_preview_moves_frames_without_a_first_pass(drift, tmp_path, monkeypatch):
+    """The preview method: watchable (close to the clean movie), frames move inside a group,
+    and it never runs a per-group decoder."""
+    import emcodec.decoders.base as base
+
+    monkeypatch.setattr(base, "decode_group", lambda *a, **k: pytest.fail("preview ran a first pass"))
+    d, clean, truth = drift
+    x = _decode(d / "m.tcs", tmp_path / "p.tif", method="preview")
+    assert x.shape == clean.shape and psnr(clean, x) > 25
+    vy, vx = truth.velocity
+    true = np.array([vx, vy]) * (B - 1)
+    shift = _shift(x[B], x[2 * B - 1])
+    assert np.hypot(*(shift - true)) < 0.5 * np.hypot(*true)
+    report = json.loads((tmp_path / "p.tif.emcodec.json").read_text())
+    assert report["method"] == "preview" and report["window"] == 1 and report["first_pass"] is None
+
+
 # ---------------------------------------------------------------- events
 
 

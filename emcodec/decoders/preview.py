@@ -1,0 +1,69 @@
+"""The preview decoder: a watchable motion-compensated movie at scrolling speed.
+
+For browsing a long acquisition, not for measuring: each part's image is its normalised
+measurement (blurred Y over blurred S, the masked frames' average), and its frames are that
+image moved along the motion to the neighbouring parts (OpenCV DIS, ultrafast preset, at
+half resolution). No first pass, no fit: no torch work at all. It reuses the movie
+decoder's window and trajectory, so the frames move inside a group as in `movie`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import masks as _masks
+from .. import motion
+from .movie import MovieDecoder, Unit, effective_masks
+
+PREVIEW_BLUR = 1.0  # px, Gaussian sigma on Y and S: the mask pattern and shot noise, softened
+FLOW_SCALE = 2  # motion at 1/FLOW_SCALE resolution: drift and slow deformation are smooth
+
+
+class PreviewDecoder(MovieDecoder):
+    """Normalised measurements moved along the motion between neighbouring parts."""
+
+    name = "preview"
+
+    def __init__(self, device="cpu"):
+        super().__init__(first_pass=None, window=1, iterations=0, preset="ultrafast", device=device)
+        self._totals: dict = {}
+
+    @property
+    def labels(self) -> list[str]:
+        return [f"preview: blurred Y/S per part moved along {motion.LIBRARY} (ultrafast, 1/{FLOW_SCALE} scale); "
+                "not for measurement"]
+
+    def _total(self, B: int, seed: int, n: int, shape) -> np.ndarray:
+        """Blurred mask count S of a part with n real frames (cached: one per n)."""
+        key = (B, seed, n, shape)
+        if key not in self._totals:
+            eff = effective_masks(_masks.make_masks(seed, B, 0, 0, *shape), n)
+            self._totals[key] = blur(eff.sum(0))
+        return self._totals[key]
+
+    def prepare(self, unit: Unit, B: int, seed: int) -> None:
+        total = self._total(B, seed, unit.n, unit.y.shape)
+        unit.mean = blur(unit.y) / np.maximum(total, 1e-3)
+
+    def link(self, a: Unit, b: Unit) -> None:
+        import cv2
+
+        lo, hi = np.percentile(np.stack([a.mean, b.mean]), [0.5, 99.5])
+        h, w = a.mean.shape
+        small = [cv2.resize(m, (w // FLOW_SCALE, h // FLOW_SCALE), interpolation=cv2.INTER_AREA)
+                 for m in (a.mean, b.mean)]
+        flow = motion.estimate_flow(*small, float(lo), float(hi), self.preset)
+        a.flows[b.index] = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * FLOW_SCALE
+
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
+        prev = next((u for u in neighbours if u.index == unit.index - 1), None)
+        nxt = next((u for u in neighbours if u.index == unit.index + 1), None)
+        traj = self.trajectory(unit, prev, nxt)
+        base = motion.grid(*unit.mean.shape)
+        return np.stack([self._warp(unit.mean, traj[k], base) for k in range(unit.n)])
+
+
+def blur(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), PREVIEW_BLUR, borderType=cv2.BORDER_REFLECT)
