@@ -187,8 +187,13 @@ def decode_group(
     overlap: int = 32,
     batch: int = 4,
     device="cpu",
+    mean_of: int | None = None,
 ) -> np.ndarray:
     """Decode one measurement Y (H, W) of B frames into float32 frames (B, H, W).
+
+    With `mean_of=n`, return only the average of the first n frames (H, W), built tile by
+    tile: the movie decoder's first pass needs no more, and B full frames of a large
+    detector would not fit in memory beside the window.
 
     Normalises with y' = (Y - lo*S) / (hi - lo), which is exactly the measurement of the
     normalised frames (x - lo) / (hi - lo), decodes overlapping tiles `batch` at a time and
@@ -203,14 +208,16 @@ def decode_group(
     ys, th = tile_starts(height, tile, overlap)
     xs, tw = tile_starts(width, tile, overlap)
     window = np.outer(blend_window(th, overlap), blend_window(tw, overlap)).astype(np.float32)
-    out = np.zeros((B, height, width), dtype=np.float32)
+    out = np.zeros((B, height, width) if mean_of is None else (height, width), dtype=np.float32)
     weight = np.zeros((height, width), dtype=np.float32)
     origins = [(y0, x0) for y0 in ys for x0 in xs]
     for i in range(0, len(origins), batch):
         chunk = origins[i : i + batch]
         decoded = _decode_chunk(decoder, y, chunk, B, seed, th, tw, lo, hi, device)
         for (y0, x0), x in zip(chunk, decoded):
-            out[:, y0 : y0 + th, x0 : x0 + tw] += x * window
+            if mean_of is not None:
+                x = x[:mean_of].mean(0)
+            out[..., y0 : y0 + th, x0 : x0 + tw] += x * window
             weight[y0 : y0 + th, x0 : x0 + tw] += window
     out /= weight
     out *= np.float32(hi - lo)

@@ -32,6 +32,8 @@ EVENT_Z = 2.5  # a patch whose neighbours differ by this many noise standard dev
 DETAIL_TV = 0.7  # TV weight on what the fit adds to the first pass, in its noise std (Haar MAD)
 CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per pixel
 NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least
+TILE = 512  # px: larger frames are fitted tile by tile, so memory does not grow with the frame
+HALO = 32  # px around a tile, beyond the largest displacement in its window
 
 
 @dataclass
@@ -130,8 +132,7 @@ class MovieDecoder:
 
     def prepare(self, unit: Unit, B: int, seed: int) -> None:
         """First pass of one part: the average of its decoded frames."""
-        x = decode_group(self.first_pass, unit.y, B, seed, device=self.device)
-        unit.mean = x[: unit.n].mean(0)
+        unit.mean = decode_group(self.first_pass, unit.y, B, seed, device=self.device, mean_of=unit.n)
 
     def link(self, a: Unit, b: Unit) -> None:
         """Flow from part a's centre image to part b's, kept on a (8-bit over both's range)."""
@@ -141,7 +142,32 @@ class MovieDecoder:
     # ------------------------------------------------------------ the fit
 
     def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
-        """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene)."""
+        """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene).
+
+        Frames larger than TILE are fitted in tiles with a halo as wide as the largest
+        displacement in the window plus HALO, so that every tile sees the content that moves
+        into it; the fit's memory (a displacement field per frame of the window) then stays
+        that of one tile.
+        """
+        h, w = unit.y.shape
+        members = [unit] + neighbours
+        reach = HALO + int(np.ceil(max((float(np.abs(f).max()) for u in members for f in u.flows.values()),
+                                       default=0.0)))
+        if h <= TILE + 2 * reach and w <= TILE + 2 * reach:
+            return self.fit(unit, neighbours, masks, B)
+        out = np.empty((unit.n, h, w), np.float32)
+        for y0 in range(0, h, TILE):
+            for x0 in range(0, w, TILE):
+                a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
+                crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
+                                      u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
+                x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
+                y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
+                out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+        return out
+
+    def fit(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
+        """`reconstruct` on one region (the whole frame, or a tile with its halo)."""
         h, w = unit.y.shape
         base = motion.grid(h, w)
         before = [u for u in neighbours if u.index < unit.index]
