@@ -65,7 +65,7 @@ def cli():
 
 
 @cli.command()
-@click.argument("movie", type=click.Path(dir_okay=False))
+@click.argument("movie", type=click.Path())
 @click.option("-B", "B", type=int, default=10, show_default=True, help="Frames summed into one measurement (2-64).")
 @click.option("-o", "--output", help="Output .tcs file, or - for stdout. [default: MOVIE with .tcs]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Mask seed (masks are a function of it).")
@@ -77,13 +77,20 @@ def cli():
 @click.option("--offset", type=float, help="Detector offset (value at zero electrons), with --gain.")
 @click.option("--read-noise", type=float, help="Detector read noise (standard deviation), with --gain.")
 @click.option("--no-split", is_flag=True, help="Do not split groups at scene cuts (beam blanked, stage jump).")
+@click.option("--series", is_flag=True, help="MOVIE is a folder (or a quoted glob) of single-frame files: one movie, "
+              "in natural sort order.")
+@click.option("--eer-fraction", type=click.IntRange(min=1), help="EER: raw frames summed into each frame.  [default: 1]")
+@click.option("--eer-upsample", type=click.Choice(["1", "2", "4"]), help="EER: super-resolution from the events' "
+              "sub-pixel bits.  [default: 1]")
+@click.option("--gain-ref", type=click.Path(dir_okay=False), help="EER: gain reference (.gain, .tif or .mrc) "
+              "multiplied into every frame.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--verify", "verify_written", is_flag=True,
               help="Read the written file back and check every checksum before reporting success.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, force, verify_written,
-             quiet):
-    """Compress a TIFF or MRC movie into a .tcs file.
+def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, series, eer_fraction,
+             eer_upsample, gain_ref, force, verify_written, quiet):
+    """Compress a movie (TIFF, MRC, DM3/DM4, Velox EMD, TIA SER, EER, a folder of frames) into a .tcs file.
 
     \b
     Examples:
@@ -93,18 +100,24 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
       emcodec compress counts.tif --gain 1 --offset 0 # a counting detector
       emcodec compress movie.tif -o - > movie.tcs
       emcodec compress movie.tif --verify             # read back and check before success
+      emcodec compress insitu.dm4                     # vendor formats need: pip install 'emcodec[formats]'
+      emcodec compress movie.eer --eer-fraction 20 --eer-upsample 2 --gain-ref movie.gain
+      emcodec compress frames/ --series               # frame_1.dm4, frame_2.dm4, ... frame_10.dm4
     """
     from .codec import compress as run
+    from .formats.options import default_output, read_options
     from .stacks import open_stack
 
+    options = read_options(movie, series=series, eer_fraction=eer_fraction, eer_upsample=eer_upsample,
+                           gain_ref=gain_ref)
     if output is None:
-        root, _ = os.path.splitext(movie)
-        output = root + ".tcs"
-    with open_stack(movie) as probe:
+        output = default_output(movie, series)
+    with open_stack(movie, options) as probe:
         total = probe.info.n_frames
     with progress_bar(total, "compress", quiet) as advance:
         result = run(movie, output, B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
-                     read_noise=read_noise, split_cuts=not no_split, force=force, verify_written=verify_written,
+                     read_noise=read_noise, split_cuts=not no_split, read_options=options, force=force,
+                     verify_written=verify_written,
                      progress=advance)
     q = result.quantizer
     _say(quiet, f"{movie}: {result.frames} frames -> {output}: {result.file_bytes} bytes, "
@@ -196,8 +209,13 @@ def info(tcs, as_json):
         if isinstance(value, float):
             value = f"{value:.4g}"
         click.echo(f"{key:<{width}}  {value}")
-    for key in ("source_name", "source_format", "pixel_size", "encoder"):
+    from .formats.carry import describe
+
+    for key in ("source_name", "source_format"):
         click.echo(f"{key:<{width}}  {meta.get(key)}")
+    for key, text in describe(meta):
+        click.echo(f"{key:<{width}}  {text}")
+    click.echo(f"{'encoder':<{width}}  {meta.get('encoder')}")
     click.echo(f"{'checksums':<{width}}  header and trailer only; the payload was not verified "
                "(emcodec verify checks it)")
 

@@ -1,7 +1,7 @@
 """Movie file formats: one module per family behind one reader/writer interface.
 
 Adding a format is one module and one line in ``FORMATS``. A format module provides
-``open_reader(path, name, options) -> StackReader`` and, if emcodec can write it, ``Writer``
+``open_reader(path, name, options, fmt) -> StackReader`` and, if emcodec can write it, ``Writer``
 (a StackWriter subclass); optionally ``read_description(path, name)`` and
 ``reserved_labels(dtype)``. Modules are imported only when a file of theirs is opened, so an
 optional library (RosettaSciIO) is needed only for its own formats.
@@ -55,12 +55,22 @@ class Format:
 FORMATS = (
     Format("tiff", (".tif", ".tiff"), "tiff"),
     Format("mrc", (".mrc", ".mrcs"), "mrc"),
+    Format("dm", (".dm3", ".dm4"), "vendor"),  # RosettaSciIO ([formats] extra)
+    Format("emd", (".emd",), "vendor"),
+    Format("ser", (".ser",), "vendor"),
+    Format("eer", (".eer",), "eer"),  # tifffile + imagecodecs
 )
 
 
 @dataclass(frozen=True)
 class ReadOptions:
     """Choices a reader may take from the command line (formats ignore what is not theirs)."""
+
+    series: bool = False  # a folder or glob of single-frame files is one movie (formats/series.py)
+    eer_fraction: int = 1  # EER: raw frames summed into each output frame
+    eer_upsample: int = 1  # EER: 1, 2 or 4 (super-resolution from the events' sub-pixel bits)
+    gain_ref: str | None = None  # EER: gain reference multiplied into every frame
+    single_frames: bool = False  # set by the series reader: a vendor file's single image is a frame
 
 
 def _by_extension() -> dict[str, Format]:
@@ -92,11 +102,23 @@ def stack_format(path) -> str:
 
 
 def open_stack(path, options: ReadOptions | None = None) -> StackReader:
-    """Open a movie for streamed reading; every bad input is an InputError."""
+    """Open a movie for streamed reading; every bad input is an InputError.
+
+    With ``options.series`` a folder or glob of single-frame files is one movie; without it
+    a folder is refused (one movie per file).
+    """
+    from .series import SeriesReader, is_glob
+
     path = os.fspath(path)
+    options = options or ReadOptions()
+    if options.series:
+        return SeriesReader(path, options)
+    if os.path.isdir(path) or is_glob(path) and not os.path.exists(path):
+        raise InputError(f"'{path}' is a folder or a glob: give --series to read its files as the frames "
+                         "of one movie")
     fmt = _format_of(path)
     name = _check_readable(path)
-    return _module(fmt).open_reader(path, name, options or ReadOptions())
+    return _module(fmt).open_reader(path, name, options, fmt.name)
 
 
 def read_description(path) -> str:

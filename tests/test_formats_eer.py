@@ -1,0 +1,97 @@
+"""EER reading: events summed per fraction, super-resolution, gain reference, frame time."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from emcodec.cli import main
+from emcodec.codec import info as tcs_info
+from emcodec.errors import InputError
+from emcodec.formats import ReadOptions, open_stack
+from eerfile import random_events, write_eer
+
+H, W, N_RAW = 24, 32, 10
+
+
+@pytest.fixture
+def eer(tmp_path):
+    rng = np.random.default_rng(17)
+    events = random_events(rng, N_RAW, H, W, per_frame=60)
+    path = tmp_path / "movie.eer"
+    write_eer(path, events, H, W, exposure_time=2.0)
+    return path, events
+
+
+def counts(events, upsample=1):
+    """Expected per-raw-frame counts at `upsample` x the sensor grid."""
+    out = np.zeros((len(events), H * upsample, W * upsample), np.int64)
+    shift = {1: 2, 2: 1, 4: 0}[upsample]
+    for k, (index, sx, sy) in enumerate(events):
+        y = (index // W) * upsample + (sy >> shift)
+        x = (index % W) * upsample + (sx >> shift)
+        np.add.at(out[k], (y, x), 1)
+    return out
+
+
+def test_eer_fraction_sums_raw_frames_and_drops_the_remainder(eer):
+    path, events = eer
+    with open_stack(path, ReadOptions(eer_fraction=3)) as r:
+        info = r.info
+        got = r.read(0, info.n_frames)
+    assert info.n_frames == 3 and info.source_format == "eer" and info.dtype == np.uint8
+    assert info.extra["eer_dropped_frames"] == 1 and info.extra["eer_raw_frames"] == N_RAW
+    want = counts(events)[:9].reshape(3, 3, H, W).sum(axis=1)
+    np.testing.assert_array_equal(got, want)
+    assert info.frame_time == pytest.approx(2.0 / N_RAW * 3)
+    assert info.pixel_size is None  # the file states the sensor's pixel, not the specimen's
+    assert info.metadata["cameraName"] == "Falcon 4i"
+
+
+@pytest.mark.parametrize("upsample", [2, 4])
+def test_eer_upsample_places_events_by_their_sub_pixel_bits(eer, upsample):
+    path, events = eer
+    with open_stack(path, ReadOptions(eer_upsample=upsample)) as r:
+        assert (r.info.height, r.info.width) == (H * upsample, W * upsample)
+        got = r.read(0, N_RAW)
+    np.testing.assert_array_equal(got, counts(events, upsample))
+
+
+def test_eer_gain_reference_multiplies_the_counts(eer, tmp_path):
+    path, events = eer
+    gain = np.random.default_rng(3).uniform(0.5, 2.0, (H, W)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "ref.gain", gain)
+    with open_stack(path, ReadOptions(eer_fraction=5, eer_upsample=2, gain_ref=str(tmp_path / "ref.gain"))) as r:
+        assert r.info.dtype == np.float32
+        got = r.read(0, 2)
+    up = np.repeat(np.repeat(gain, 2, 0), 2, 1)  # a sensor-sized gain follows the upsampling
+    want = counts(events, 2).reshape(2, 5, 2 * H, 2 * W).sum(axis=1) * up
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_eer_bad_gain_and_bad_files_are_one_line_errors(eer, tmp_path):
+    path, _ = eer
+    tifffile.imwrite(tmp_path / "small.tif", np.ones((5, 5), np.float32))
+    with pytest.raises(InputError, match="gain reference 'small.tif' is 5x5"):
+        open_stack(path, ReadOptions(gain_ref=str(tmp_path / "small.tif")))
+    with pytest.raises(InputError, match="more than the 10 raw frames"):
+        open_stack(path, ReadOptions(eer_fraction=11))
+    plain = tmp_path / "plain.eer"
+    tifffile.imwrite(plain, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    with pytest.raises(InputError, match="not an EER movie"):
+        open_stack(plain)
+
+
+def test_eer_compresses_from_the_command_line(eer, tmp_path, capsys):
+    path, _ = eer
+    out = tmp_path / "m.tcs"
+    assert main(["compress", str(path), "-o", str(out), "-B", "2", "--eer-fraction", "2", "-q"]) == 0
+    facts = tcs_info(out)
+    assert facts["frames"] == 5 and facts["metadata"]["frame_time"] == pytest.approx(0.4)
+    assert facts["metadata"]["source_extra"]["eer_fraction"] == 2
+    assert main(["info", str(out)]) == 0
+    assert "400 ms per frame (2.5 frames/s)" in capsys.readouterr().out
+    assert main(["compress", str(path), "-o", str(tmp_path / "x.tcs"), "--eer-upsample", "3"]) != 0
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, np.zeros((2, 8, 8), np.uint8), photometric="minisblack")
+    assert main(["compress", str(tif), "--eer-fraction", "2"]) == 1
+    assert "applies to .eer files only" in capsys.readouterr().err

@@ -1,0 +1,163 @@
+"""DM3/DM4, TIA SER and Velox EMD through RosettaSciIO: real vendor files (skipped when
+../shared/data/vendor is absent) and a Velox movie built with h5py in the layout RosettaSciIO
+reads; carried pixel size, unit, frame time and metadata survive compress and decompress."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emcodec.cli import main
+from emcodec.codec import compress, info as tcs_info
+from emcodec.container import TcsReader
+from emcodec.errors import InputError, MissingDependencyError
+from emcodec.formats import open_stack
+
+pytest.importorskip("rsciio")
+h5py = pytest.importorskip("h5py")
+
+VENDOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "vendor"
+needs_vendor = pytest.mark.skipif(not VENDOR.is_dir(), reason="../shared/data/vendor is absent")
+
+
+# --------------------------------------------------------------------------- real files
+
+
+@needs_vendor
+@pytest.mark.parametrize("name,dtype", [("test-1.dm3", "int16"), ("test-2.dm4", "float32"), ("test-11.dm4", "uint32")])
+def test_dm_stacks_read_as_written_by_digitalmicrograph(name, dtype):
+    with open_stack(VENDOR / name) as r:
+        assert (r.info.n_frames, r.info.height, r.info.width) == (2, 2, 2)
+        assert r.info.dtype == np.dtype(dtype) and r.info.source_format == "dm"
+        np.testing.assert_array_equal(r.read(0, 2), np.arange(1, 9).reshape(2, 2, 2))
+        assert r.info.metadata and "ImageList" in r.info.metadata
+
+
+@needs_vendor
+def test_ser_series_with_its_calibration():
+    with open_stack(VENDOR / "128x128x5-diffraction_preview_1.ser") as r:
+        assert (r.info.n_frames, r.info.height, r.info.width, r.info.dtype) == (5, 128, 128, np.int32)
+        assert r.info.pixel_unit == "nm" and r.info.pixel_size is not None
+        frames = r.read(0, 5)
+    assert frames.std() > 0 and not np.array_equal(frames[0], frames[4])
+
+
+@needs_vendor
+def test_dm4_measurement_is_that_of_its_frames(tmp_path):
+    """The .tcs from a DM4 equals the .tcs of the same frames given as TIFF."""
+    import tifffile
+
+    with open_stack(VENDOR / "test-11.dm4") as r:
+        frames = r.read(0, 2)
+    tifffile.imwrite(tmp_path / "same.tif", frames, photometric="minisblack")
+    for src, out in ((VENDOR / "test-11.dm4", "a.tcs"), (tmp_path / "same.tif", "b.tcs")):
+        compress(src, tmp_path / out, B=2, quantize="off")
+    ya, yb = (TcsReader(open(tmp_path / o, "rb")).read_group(0).parts[0].measurement for o in ("a.tcs", "b.tcs"))
+    np.testing.assert_array_equal(ya, yb)
+    assert tcs_info(tmp_path / "a.tcs")["metadata"]["source_format"] == "dm"
+
+
+@needs_vendor
+def test_velox_file_without_a_movie_is_one_clear_line(tmp_path, capsys):
+    rc = main(["compress", str(VENDOR / "fei_example_dpc_titles.emd"), "-o", str(tmp_path / "x.tcs")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1
+    assert "holds no movie (a single image (2x2)" in err and not (tmp_path / "x.tcs").exists()
+
+
+def test_missing_rosettasciio_names_the_extra(tmp_path, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def refuse(name, *a, **k):
+        if name.startswith("rsciio"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", refuse)
+    (tmp_path / "a.dm4").write_bytes(b"\0" * 64)
+    with pytest.raises(MissingDependencyError, match=r"emcodec\[formats\]"):
+        open_stack(tmp_path / "a.dm4")
+
+
+# --------------------------------------------------------------------------- a Velox movie
+
+
+def _velox_json(obj) -> np.ndarray:
+    raw = np.frombuffer(json.dumps(obj).encode(), np.uint8)
+    out = np.zeros((len(raw) + 64, 1), np.uint8)  # Velox pads the metadata block with NULs
+    out[: len(raw), 0] = raw
+    return out
+
+
+def write_velox_movie(path, frames, exposure="0.05", pixel="2.5e-10"):
+    """A Ceta camera movie as Velox writes it: /Version, and under /Data/Image/<uuid> the
+    frames as Data (y, x, frame) chunked one frame per chunk, with a JSON Metadata block."""
+    uuid = "0123456789abcdef0123456789abcdef"
+    meta = {
+        "Core": {"MetadataDefinitionVersion": "7.9"},
+        "Acquisition": {"AcquisitionStartDatetime": {"DateTime": "1600000000"}},
+        "Scan": {},  # a TEM camera movie: the frame time is the detector's exposure time
+        "Detectors": {"Detector-0": {"DetectorName": "BM-Ceta", "ExposureTime": exposure}},
+        "BinaryResult": {"PixelSize": {"width": pixel, "height": pixel}, "PixelUnitX": "m",
+                         "PixelUnitY": "m", "Offset": {"x": "0", "y": "0"}, "DetectorIndex": "0"},
+    }
+    ops = {uuid[:8]: {"dataPath": f"/Data/Image/{uuid}", "cameraName": "BM-Ceta"}}
+    with h5py.File(path, "w") as f:
+        f.create_dataset("Version", data=np.array([json.dumps({"format": "Velox", "version": "9"}).encode()],
+                                                  dtype=object))
+        g = f.create_group(f"Data/Image/{uuid}")
+        data = np.ascontiguousarray(np.moveaxis(frames, 0, -1))
+        g.create_dataset("Data", data=data, chunks=(*data.shape[:2], 1))
+        g.create_dataset("Metadata", data=_velox_json(meta))
+        op = f.create_group("Operations/CameraInputOperation")
+        for key, value in ops.items():
+            op.create_dataset(key, data=np.array([json.dumps(value).encode()], dtype=object))
+
+
+@pytest.fixture
+def velox(tmp_path):
+    rng = np.random.default_rng(5)
+    frames = rng.poisson(40, (6, 20, 24)).astype(np.uint16)
+    path = tmp_path / "insitu.emd"
+    write_velox_movie(path, frames)
+    return path, frames
+
+
+def test_velox_movie_frames_pixel_size_and_frame_time(velox):
+    path, frames = velox
+    with open_stack(path) as r:
+        info = r.info
+        np.testing.assert_array_equal(r.read(0, 6), frames)
+        np.testing.assert_array_equal(np.concatenate(list(r.iter_chunks(4))), frames)
+    assert info.source_format == "emd" and info.dtype == np.uint16
+    assert info.pixel_size == pytest.approx((2.5, 2.5)) and info.pixel_unit in ("pm", "nm", "Å")
+    assert info.frame_time == pytest.approx(0.05)
+    assert info.metadata["Detectors"]["Detector-0"]["DetectorName"] == "BM-Ceta"
+
+
+def test_velox_single_image_is_refused(tmp_path):
+    write_velox_movie(tmp_path / "one.emd", np.ones((1, 8, 8), np.uint16))
+    with pytest.raises(InputError, match=r"'one.emd' holds no movie \(a single image \(8x8\)\)"):
+        open_stack(tmp_path / "one.emd")
+
+
+@pytest.mark.parametrize("ext", ["tif", "mrc"])
+def test_velox_round_trip_carries_calibration_and_time(velox, tmp_path, ext, capsys):
+    pytest.importorskip("torch")
+    path, frames = velox
+    tcs, out = tmp_path / "m.tcs", tmp_path / f"m.decoded.{ext}"
+    assert main(["compress", str(path), "-o", str(tcs), "-B", "2", "-q"]) == 0
+    assert main(["info", str(tcs)]) == 0
+    shown = capsys.readouterr().out
+    assert "2.5 Å" in shown and "50 ms per frame (20 frames/s)" in shown and "source_format      emd" in shown
+    assert main(["decompress", str(tcs), "-o", str(out), "--method", "gap-tv", "-q"]) == 0
+    with open_stack(out) as r:
+        assert (r.info.n_frames, r.info.height, r.info.width, r.info.dtype) == (6, 20, 24, np.uint16)
+        assert r.info.pixel_size == pytest.approx((2.5, 2.5))
+        assert r.info.frame_time == pytest.approx(0.05)
+        if ext == "tif":  # TIFF keeps the unit and the whole metadata tree; MRC is Å and labels
+            assert r.info.pixel_unit == tcs_info(tcs)["metadata"]["pixel_unit"]
+            assert r.info.metadata == tcs_info(tcs)["metadata"]["original_metadata"]
