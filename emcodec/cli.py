@@ -118,7 +118,7 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
         result = run(movie, output, B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
                      read_noise=read_noise, split_cuts=not no_split, read_options=options, force=force,
                      verify_written=verify_written,
-                     progress=advance)
+                     progress=advance, warn=lambda message: click.echo(f"warning: {message}", err=True))
     q = result.quantizer
     _say(quiet, f"{movie}: {result.frames} frames -> {output}: {result.file_bytes} bytes, "
                 f"ratio {result.ratio:.2f} (B={B}, measurement "

@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import __version__
+from . import __version__, badpixels
 from .atomic import AtomicFile, check_target
 from .container import FORMAT_VERSION, MASK_SCHEME, SKIP, Header, TcsReader, TcsWriter
 from .coherence import CutDetector, split
@@ -48,6 +48,7 @@ class CompressResult:
     file_bytes: int
     split_groups: int = 0  # groups stored in parts because a scene cut was found inside
     quantizer: Quantizer | None = None
+    bad_pixels: int = 0  # pixels NaN or infinite in some frame, stored as bad-pixel maps
 
     @property
     def ratio(self) -> float:
@@ -141,6 +142,7 @@ def compress(
     force: bool = False,
     verify_written: bool = False,
     progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> CompressResult:
     """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file.
 
@@ -172,7 +174,9 @@ def compress(
             raise InputError(f"{source}: the movie has no frames")
         quantizer, why = choose_quantizer(first, B, quantize, gain=gain, offset=offset, read_noise=read_noise)
         metadata = {**_source_metadata(info), "quantize": why, "scene_cuts": "split" if split_cuts else "off"}
-        header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, metadata, quantizer=quantizer)
+        header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, metadata, quantizer=quantizer,
+                        version=FORMAT_VERSION if info.dtype.kind == "f" else 2)  # 3: bad-pixel maps
+        bad_union = np.zeros((info.height, info.width), bool) if info.dtype.kind == "f" else None
         encoder = GroupEncoder(B, seed, info.height, info.width, info.dtype, release=release_pages)
         detector = CutDetector(info.height, info.width) if split_cuts else None
 
@@ -184,12 +188,16 @@ def compress(
             pending = None
             try:
                 for frames in itertools.chain([first], groups):
+                    bad = badpixels.find(frames)
+                    if bad is not None:  # filled before the cut test and the sum; the map is stored
+                        frames = badpixels.fill(frames, bad)
+                        np.logical_or(bad_union, bad.any(axis=0), out=bad_union)
                     cuts = detector.cuts(frames) if detector is not None else []
                     parts = []
                     for a, count in split(len(frames), cuts):
                         y, lo, hi = encoder.encode(frames[a : a + count])
                         vmin, vmax = min(vmin, lo), max(vmax, hi)
-                        parts.append((a, count, y))
+                        parts.append((a, count, y, None if bad is None else bad[a : a + count].any(axis=0)))
                     n_split += len(parts) > 1
                     if pending is not None:
                         pending.result()
@@ -223,8 +231,12 @@ def compress(
         finally:
             encoder.close()
     itemsize = np.dtype(info.dtype).itemsize
+    n_bad = int(bad_union.sum()) if bad_union is not None else 0
+    if n_bad and warn:
+        warn(f"{n_bad} pixel(s) are NaN or infinite in some frames: stored as a bad-pixel map "
+             "(filled before summing, NaN again after decoding)")
     return CompressResult(frames, -(-frames // B), frames * info.height * info.width * itemsize, size,
-                          n_split, quantizer)
+                          n_split, quantizer, n_bad)
 
 
 def _verify_or_fail(written: Path, output) -> None:
@@ -470,6 +482,19 @@ def _as_movie(reader, decoder, start, stop):
         yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
 
 
+def _restore_bad_pixels(out: np.ndarray, group, offset: int) -> int:
+    """NaN at each part's recorded bad pixels in its decoded frames (`out` starts at frame
+    `offset` of the group); returns the most bad pixels of a part (0: none recorded)."""
+    worst = 0
+    for part in group.parts:
+        if part.bad is None:
+            continue
+        a, b = max(part.first - offset, 0), max(part.first + part.n_frames - offset, 0)
+        badpixels.restore(out[a:b], part.bad)
+        worst = max(worst, int(part.bad.sum()))
+    return worst
+
+
 class _Salvage:
     """decompress --salvage: the intact groups of a damaged file, in the reader's shape."""
 
@@ -604,10 +629,13 @@ def decompress(
                         progress(hi - lo)
                     continue
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
-                writer.write(to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max))
+                out = to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max)
+                n_bad = _restore_bad_pixels(out, group, lo - first)
+                writer.write(out)
                 groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6),
                                **({"split_at": [first + p.first for p in group.parts[1:]]}
-                                  if len(group.parts) > 1 else {})})
+                                  if len(group.parts) > 1 else {}),
+                               **({"bad_pixels": n_bad} if n_bad else {})})
                 if progress:
                     progress(hi - lo)
         decoded_groups = [e for e in groups if not e.get("missing")]

@@ -18,6 +18,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import zstandard
 
+from . import badpixels
 from .errors import ChecksumError, ContainerError, VersionError
 from .quantize import TRANSFORM_ANSCOMBE, TRANSFORM_NONE, TRANSFORMS, Quantizer, to_unsigned
 
@@ -25,7 +26,8 @@ MAGIC = b"\x89TCS\r\n\x1a\n"
 END_MARKER = b"TCS-END\n"
 GROUP_TAG = b"TCSG"
 TRAILER_TAG = b"TCSE"
-FORMAT_VERSION = 2  # 2: quantised measurements (header coding block), groups split into parts
+FORMAT_VERSION = 3  # 2: quantised measurements (header coding block), groups split into parts
+# 3: float input only: a part may carry a bad-pixel map (FLAG_BAD_PIXELS); integer files stay 2
 MASK_SCHEME = "splitmix64-words-v1"
 
 # magic, version, B, seed, density, height, width, input dtype, metadata length
@@ -50,6 +52,8 @@ STORED_CODES = {np.dtype(v): k for k, v in STORED_DTYPES.items()}
 INPUT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32")
 FILTER_NONE = 0
 FILTER_SHUFFLE = 1  # bytes regrouped by significance before zstd: the high bytes compress well
+FLAG_BAD_PIXELS = 0x80  # in the filter byte (version 3): a bad-pixel map follows the part's record
+BAD_MAP_LENGTH = struct.Struct("<I")
 
 
 @dataclass
@@ -67,8 +71,8 @@ class Header:
     quantizer: Quantizer | None = None  # None: the measurement is stored losslessly
 
     def to_bytes(self) -> bytes:
-        if self.version != FORMAT_VERSION:
-            raise ValueError(f"emcodec writes .tcs format version {FORMAT_VERSION} only")
+        if self.version not in (2, FORMAT_VERSION):
+            raise ValueError(f"emcodec writes .tcs format versions 2 and {FORMAT_VERSION} only")
         meta = json.dumps(self.metadata, sort_keys=True).encode("utf-8")
         fixed = HEADER.pack(
             MAGIC, self.version, self.B, self.seed, self.density, self.height, self.width,
@@ -114,6 +118,7 @@ class Part:
     first: int
     n_frames: int
     measurement: np.ndarray
+    bad: np.ndarray | None = None  # (H, W) pixels non-finite in any of its input frames (version 3)
 
 
 @dataclass
@@ -162,6 +167,7 @@ def byte_shuffle(a: np.ndarray) -> np.ndarray:
 
 
 def unpack_measurement(code: int, flt: int, offset: int, raw_len: int, payload: bytes, shape) -> np.ndarray:
+    flt &= ~FLAG_BAD_PIXELS
     if code not in STORED_DTYPES or flt not in (FILTER_NONE, FILTER_SHUFFLE):
         raise ContainerError(f"unknown measurement encoding (dtype code {code}, filter {flt})")
     dtype = np.dtype(STORED_DTYPES[code]).newbyteorder("<")
@@ -214,20 +220,31 @@ class TcsWriter:
         """Append one group stored in one part; returns the bytes it took on disk."""
         return self.write_parts([(0, n_valid, measurement)])
 
-    def write_parts(self, parts: list[tuple[int, int, np.ndarray]]) -> int:
-        """Append one group as parts (first frame, frames, measurement); returns its bytes on disk."""
+    def write_parts(self, parts: list[tuple]) -> int:
+        """Append one group as parts (first frame, frames, measurement[, bad-pixel map]);
+        returns its bytes on disk. A map (float input, version 3) marks pixels that were not
+        finite in any of the part's frames."""
         if not 1 <= len(parts) <= self.header.B:
             raise ValueError(f"a group has 1..{self.header.B} parts, got {len(parts)}")
         start = self._pos
         q = self.header.quantizer
-        for first, n, y in parts:
+        for first, n, y, *rest in parts:
+            bad = rest[0] if rest and rest[0] is not None and rest[0].any() else None
             offset = None
             if q is not None:
                 y, offset = q.quantize(y, self._lut)
             code, flt, offset, raw_len, payload = pack_measurement(y, self._zstd, offset)
+            if bad is not None:
+                if self.header.version < 3:
+                    raise ValueError("a bad-pixel map needs .tcs format version 3")
+                flt |= FLAG_BAD_PIXELS
             rec = GROUP.pack(GROUP_TAG, len(self._offsets), n, code, flt, offset, raw_len, len(payload),
                              first, len(parts))
             self._write(rec + CRC.pack(zlib.crc32(rec)))
+            if bad is not None:
+                packed = badpixels.pack(bad)
+                block = BAD_MAP_LENGTH.pack(len(packed)) + packed
+                self._write(block + CRC.pack(zlib.crc32(block)))
             self._write(payload + CRC.pack(zlib.crc32(payload)))
         self._offsets.append(start)
         return self._pos - start
@@ -283,7 +300,7 @@ def _refuse_version(f: BinaryIO, start: bytes, version: int, meta_len: int) -> N
     version in its place) is reported as damage, not as a reason to upgrade."""
     if meta_len <= MAX_METADATA:
         rest = f.read(meta_len + CODING.size + CRC.size)
-        for known, extra in ((2, CODING.size), (1, 0)):
+        for known, extra in ((3, CODING.size), (2, CODING.size), (1, 0)):
             if len(rest) < meta_len + extra + CRC.size:
                 continue
             body = start[:8] + struct.pack("<H", known) + start[10:] + rest[: meta_len + extra]
@@ -335,7 +352,29 @@ def _read_record(f: BinaryIO, header: Header, rec: bytes) -> _Record:
     if (not 1 <= r.n_frames <= header.B or not 1 <= r.parts <= header.B or r.first + r.n_frames > header.B
             or r.pay_len > r.raw_len + (r.raw_len >> 3) + (1 << 16)):
         raise ContainerError(f"group {r.index} record is corrupt (field out of range)")
+    if r.flt & FLAG_BAD_PIXELS and (header.version < 3 or header.dtype != "float32"):
+        raise ContainerError(f"group {r.index} record is corrupt (a bad-pixel map in a file that cannot have one)")
     return r
+
+
+def _read_bad_map(f: BinaryIO, header: Header, r: _Record, payloads: str) -> tuple[np.ndarray | None, int]:
+    """The part's bad-pixel map (None unless flagged; not unpacked when only checking) and its bytes."""
+    if not r.flt & FLAG_BAD_PIXELS:
+        return None, 0
+    what = f"group {r.index} bad-pixel map"
+    head = _read_exact(f, BAD_MAP_LENGTH.size, what)
+    (n,) = BAD_MAP_LENGTH.unpack(head)
+    if n > badpixels.max_packed((header.height, header.width)):
+        raise ContainerError(f"{what} is corrupt (length out of range)")
+    data = _read_exact(f, n, what)
+    _check_crc(head + data, _read_exact(f, CRC.size, what), what)
+    size = BAD_MAP_LENGTH.size + n + CRC.size
+    if payloads == CHECK:
+        return None, size
+    try:
+        return badpixels.unpack(data, (header.height, header.width)), size
+    except ValueError as exc:
+        raise ContainerError(f"{what} is corrupt ({exc})") from None
 
 
 def _next_record(f: BinaryIO, header: Header, what: str) -> _Record:
@@ -361,11 +400,12 @@ def _read_group_rest(f: BinaryIO, header: Header, r: _Record, payloads: str = DE
             r = _next_record(f, header, f"group {index} part {i}")
         if r.index != index or r.parts != n_parts or r.first != n_valid:
             raise ContainerError(f"group {index} parts are inconsistent: the file is corrupt")
-        stored += group_record(header.version).size + 2 * CRC.size + r.pay_len
+        bad, map_bytes = _read_bad_map(f, header, r, payloads)
+        stored += group_record(header.version).size + 2 * CRC.size + r.pay_len + map_bytes
         n_valid += r.n_frames
         if payloads == SKIP:
             f.seek(r.pay_len + CRC.size, 1)
-            parts.append(Part(r.first, r.n_frames, None))
+            parts.append(Part(r.first, r.n_frames, None, bad))
             continue
         payload = _read_exact(f, r.pay_len, f"group {index}")
         _check_crc(payload, _read_exact(f, CRC.size, f"group {index}"), f"group {index}")
@@ -374,7 +414,7 @@ def _read_group_rest(f: BinaryIO, header: Header, r: _Record, payloads: str = DE
             y = unpack_measurement(r.code, r.flt, r.offset, r.raw_len, payload, (header.height, header.width))
             if header.quantizer is not None:
                 y = header.quantizer.dequantize(y)
-        parts.append(Part(r.first, r.n_frames, y))
+        parts.append(Part(r.first, r.n_frames, y, bad))
     return Group(index, n_valid, parts, stored)
 
 
