@@ -20,7 +20,8 @@ def run_demo(out_dir, *, B: int = 10, methods=("tcsdl", "gap-tv"), force: bool =
     out.mkdir(parents=True, exist_ok=True)
     movie, tcs = out / "sample.tif", out / "sample.tcs"
     decoded = {m: out / f"sample.decoded.{m}.tif" for m in methods}
-    for path in (movie, tcs, *decoded.values()):
+    picture = out / "sample.png"
+    for path in (movie, tcs, *decoded.values(), picture):
         check_target(path, force=force)
     clean, noisy = sample_movie()
     with create_stack(movie, height=noisy.shape[1], width=noisy.shape[2], dtype=noisy.dtype,
@@ -33,6 +34,7 @@ def run_demo(out_dir, *, B: int = 10, methods=("tcsdl", "gap-tv"), force: bool =
     yield (f"compressed    {tcs}: {result.file_bytes} bytes, ratio {facts['compression_ratio']:.1f}, "
            f"{facts['bits_per_pixel']:.3f} bits/pixel/frame, B={B}")
     yield f"raw noisy frames against the noise-free ones: PSNR {psnr(clean, noisy):.2f} dB"
+    frames = {}
     for method, path in decoded.items():
         notes: list[str] = []
         t = time.perf_counter()
@@ -40,7 +42,21 @@ def run_demo(out_dir, *, B: int = 10, methods=("tcsdl", "gap-tv"), force: bool =
         seconds = time.perf_counter() - t
         with open_stack(path) as reader:
             back = reader.read(0, reader.info.n_frames)
+        frames[method] = back
         yield (f"decoded       {path} with {method} in {seconds:.1f} s: PSNR {psnr(clean, back):.2f} dB "
                "against the noise-free frames")
         for note in notes:
             yield f"  note: {note}"
+    yield _picture(picture, clean, noisy, frames, B, force)
+
+
+def _picture(path, clean, noisy, frames: dict, B: int, force: bool) -> str:
+    """The demo's PNG (frames, power spectra, per-frame PSNR), or a one-line note without matplotlib."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "picture       not drawn: matplotlib is not installed (pip install 'emcodec[bench]')"
+    from .bench.figure import write_demo_plot
+
+    write_demo_plot(path, clean, noisy, frames, B, force=force)
+    return f"picture       {path}: noisy and noise-free frame, each decode, their power spectra, PSNR per frame"

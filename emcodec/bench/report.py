@@ -40,6 +40,7 @@ def print_report(report: dict, console=None) -> None:
     mv, ref = report["movie"], report["reference"]
     console.print(f"[bold]emcodec benchmark[/bold]: {mv['source']}, {mv['frames']} frames of "
                   f"{mv['height']}x{mv['width']} {mv['dtype']}; reference: {ref['description']}")
+    print_verdict(report, console)
     table = Table(show_lines=False)
     for col, just in [("B", "right"), ("codec", "left"), ("setting", "left"), ("bytes", "right"),
                       ("bits/px", "right"), ("ratio", "right"), ("PSNR", "right"), ("SSIM", "right"),
@@ -76,22 +77,135 @@ def print_report(report: dict, console=None) -> None:
                           _fmt(m["decode_fps"], ".1f"))
         table.add_section()
     console.print(table)
+    print_science(report, console)
     print_temporal(report, console)
     if "raw_frames" in report:
         console.print(f"raw (noisy) frames against the reference: PSNR {_fmt(report['raw_frames']['psnr'])} dB, "
                       f"SSIM {_fmt(report['raw_frames']['ssim'], '.3f')}")
-    cost = report["encoder_cost"]
-    for row in cost["per_B"]:
-        parts = [f"{name} {_fmt(v['ratio_to_emcodec'], '.1f')}x" for name, v in row["baselines"].items()]
-        bars = [f"{name}: {'holds' if v['holds'] else 'FAILS'}" for name, v in row["bars"].items()]
-        console.print(f"encoder CPU, {_setting(row)}: emcodec {_fmt(1e3 * row['emcodec'], '.3f')} ms/frame; "
-                      f"baselines cost {', '.join(parts) or '-'} as much" + (f" [{'; '.join(bars)}]" if bars else ""))
-    for note in report["notes"]:
+    for line in encoder_cost_lines(report):
+        console.print(line)
+    for note in report["notes"] + reading_notes(report):
         console.print(f"note: {note}")
     for r in report["results"]:
         for name, b in r["baselines"].items():
             if "note" in b:
                 console.print(f"note: {_setting(r)} {name}: {b['note']}")
+
+
+def encoder_cost_lines(report: dict) -> list[str]:
+    """One plain sentence per setting: emcodec's encoder CPU and what each baseline takes against it."""
+    cost = report.get("encoder_cost")
+    lines = []
+    for row in (cost or {}).get("per_B", []):
+        parts = [f"{name} takes {_fmt(v['ratio_to_emcodec'], '.1f')}x that" for name, v in row["baselines"].items()]
+        bars = [f"{name} bar {'holds' if v['holds'] else 'FAILS'}" for name, v in row["bars"].items()]
+        lines.append(f"encoder CPU at {_setting(row)}: emcodec {_fmt(1e3 * row['emcodec'], '.3f')} ms/frame"
+                     + (f"; {', '.join(parts)}" if parts else "; no baseline fits this budget")
+                     + (f" ({'; '.join(bars)})" if bars else ""))
+    return lines
+
+
+KNOB_MEANINGS = {
+    "quality": "JPEG quality 1-100: higher keeps more, takes more bytes",
+    "psnr_target_db": "JPEG 2000 target PSNR of the layer in dB: higher takes more bytes",
+    "distance": "JPEG XL butteraugli distance: lower keeps more, takes more bytes",
+    "crf": "video constant rate factor (H.264/H.265 0-51, AV1 0-63): lower keeps more, takes more bytes",
+    "step": "binning's quantiser step in noise standard deviations (off = exact sums): smaller takes more bytes",
+}
+
+
+def reading_notes(report: dict) -> list[str]:
+    """How to read the table: what PSNR rewards, and what each settings column means."""
+    notes = []
+    if report["reference"]["kind"] != "raw":
+        notes.append("PSNR and SSIM against noise-free frames reward denoising: a codec that smooths the noise "
+                     "away scores well even where it also smooths the specimen; the lattice, FRC and column "
+                     "measures say what survives")
+    else:
+        notes.append("the reference is the raw (noisy) frames: PSNR rewards reproducing the noise, and a "
+                     "denoising decoder loses for what makes it useful")
+    knobs = {b["knob"] for r in report["results"] for b in r["baselines"].values()}
+    if any(r.get("binning") for r in report["results"]):
+        knobs.add("step")
+    notes.extend(f"setting {k}: {KNOB_MEANINGS[k]}" for k in sorted(knobs) if k in KNOB_MEANINGS)
+    notes.append("emcodec's setting: B = frames summed per measurement, q = its quantiser (auto: one noise "
+                 "standard deviation per step; off: exact)")
+    return notes
+
+
+def science_rows(report: dict) -> list[tuple]:
+    """(B, codec, science dict) for every scored method, binning, baseline (at its PSNR-best
+    setting within the budget) and the raw frames."""
+    rows = []
+    for r in report["results"]:
+        for method, d in r["methods"].items():
+            if "science" in d:
+                rows.append((r["B"], f"emcodec {method}", d["science"]))
+        bn = r.get("binning") or {}
+        if "science" in bn:
+            rows.append((r["B"], f"binning step={_knob(bn['step'])}", bn["science"]))
+        for name, b in r["baselines"].items():
+            best = b.get("best_in_budget", {})
+            if "science" in best:
+                rows.append((r["B"], f"{name} {b['knob']}={_knob(best['knob'])}", best["science"]))
+    if "science" in report.get("raw_frames", {}):
+        rows.append(("-", "raw noisy frames", report["raw_frames"]["science"]))
+    return rows
+
+
+def science_cells(s: dict) -> list[str]:
+    """Table cells: lattice kept-up-to, median cross-power, amplified peaks, FRC, columns."""
+    lat, frc, col = s.get("lattice", {}), s.get("frc", {}), s.get("columns", {})
+    if "kept_freq" in lat:
+        kept = f"{_fmt(lat['kept_freq'], '.3f')}" + (" (all)" if lat["all_kept"] else "")
+        cells = [kept, _fmt(lat["median_cross_power"]), str(lat["amplified"])]
+    else:
+        cells = ["-", "-", "-"]
+    cells.append(_fmt(frc.get("freq"), ".3f"))
+    if "rms_displacement" in col:
+        cells += [_fmt(col["rms_displacement"], ".3f"), f"{100 * col['missed']:.1f}", f"{100 * col['invented']:.1f}",
+                  f"{100 * col['intensity_error']:.1f}", f"{100 * col['spacing_error']:+.2f}"]
+    else:
+        cells += ["-"] * 5
+    return cells
+
+
+SCIENCE_COLUMNS = ("lattice kept ≤", "Bragg x-power", "amplified", "FRC 0.5", "col RMS", "missed %", "invented %",
+                   "col int err %", "spacing err %")
+
+
+def print_science(report: dict, console) -> None:
+    """Lattice, resolution and atom columns per codec (emcodec/bench/science.py)."""
+    from rich.table import Table
+
+    rows = science_rows(report)
+    if not rows:
+        return
+    st = report.get("science_settings", {})
+    unit = st.get("unit", "1/px and px")
+    table = Table(title=f"what a microscopist measures ({unit}; {st.get('bragg_peaks', 0)} Bragg peaks in the "
+                        "reference; baselines at their PSNR-best setting within the budget)")
+    for col in ("B", "codec") + SCIENCE_COLUMNS:
+        table.add_column(col, justify="left" if col == "codec" else "right")
+    for B, name, s in rows:
+        table.add_row(str(B), name, *science_cells(s))
+    console.print(table)
+    cols = st.get("columns", {})
+    if cols and not cols.get("resolved", True):
+        console.print(f"atom columns not scored: {cols.get('reason')}")
+
+
+def print_verdict(report: dict, console) -> None:
+    """The verdict first: per B and measure, who wins at the same bytes (emcodec/bench/verdict.py)."""
+    v = report.get("verdict")
+    if not v:
+        return
+    from .verdict import verdict_lines
+
+    unit = "1/Å" if report.get("science_settings", {}).get("unit", "").startswith("1/Å") else "1/px"
+    console.print(f"[bold]verdict[/bold] ({v['seeds']} noise seed{'s' if v['seeds'] > 1 else ''}; {v['rule']}):")
+    for line in verdict_lines(v["entries"], unit, unit[2:]):
+        console.print(f"  {line}")
 
 
 def temporal_rows(report: dict) -> list[tuple]:
@@ -104,6 +218,10 @@ def temporal_rows(report: dict) -> list[tuple]:
         bn = r.get("binning") or {}
         if "temporal" in bn:
             rows.append((r["B"], "binning", bn["temporal"]))
+        for name, b in r["baselines"].items():
+            best = b.get("best_in_budget", {})
+            if "temporal" in best:
+                rows.append((r["B"], f"{name} {b['knob']}={_knob(best['knob'])}", best["temporal"]))
     return rows
 
 
@@ -147,97 +265,11 @@ def write_json(report: dict, path, *, force: bool = True) -> None:
         f.write((json.dumps(to_json(report), indent=2) + "\n").encode("utf-8"))
 
 
-def _spectrum(frame: np.ndarray) -> np.ndarray:
-    """log |FFT| under a Hann window, so the frame's edges do not draw a cross over the spectrum."""
-    f = np.asarray(frame, dtype=np.float64)
-    win = np.outer(np.hanning(f.shape[0]), np.hanning(f.shape[1]))
-    return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((f - f.mean()) * win))))
-
-
 def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
-    """PSNR against bits per pixel for every method and B, and a frame/FFT panel (paper, Fig. 3)."""
-    import matplotlib
+    """The PNG: rate-distortion, per-frame PSNR and the panels of every B (emcodec/bench/figure.py)."""
+    from .figure import write_plot as _write
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panel = report["results"][0] if report["results"] else None
-    for r in report["results"]:
-        if any("_frames" in d for d in list(r["methods"].values()) + list(r["baselines"].values())):
-            panel = r
-            break
-    panels = []  # (title, frame)
-    idx = len(movie.frames) // 2
-    if movie.reference_kind != "raw":
-        panels.append(("reference", movie.reference[idx]))
-    panels.append(("raw", movie.frames[idx]))
-    for r in report["results"]:
-        if r is not panel:
-            continue
-        for method, d in r["methods"].items():
-            if "_frames" in d:
-                panels.append((f"emcodec {method}, {_setting(r)}\n{_fmt(d['psnr'])} dB", d["_frames"][idx]))
-        names = list(r["baselines"])
-        pick = "jpeg" if "jpeg" in names else (names[0] if names else None)
-        if pick and "_frames" in r["baselines"][pick]:
-            b = r["baselines"][pick]
-            panels.append((f"{pick} at matched bytes\n{_fmt(b['matched']['psnr'])} dB", b["_frames"][idx]))
-
-    cols = max(len(panels), 3)
-    fig = plt.figure(figsize=(3.0 * cols, 11.5))
-    grid = fig.add_gridspec(3, cols, height_ratios=[1.6, 1, 1])
-    ax = fig.add_subplot(grid[0, :])
-    series: dict[str, list] = {}
-    best: dict[str, list] = {}
-    several = len({r.get("quantize") for r in report["results"]}) > 1
-    for r in report["results"]:
-        for method, d in r["methods"].items():
-            label = f"emcodec {method}" + (f" quantize {r['quantize']}" if several else "")
-            series.setdefault(label, []).append((r["emcodec"]["bpp"], d["psnr"], r["B"]))
-        for name, b in r["baselines"].items():
-            if "matched" in b:
-                series.setdefault(name, []).append((b["matched"]["bpp"], b["matched"]["psnr"], r["B"]))
-                best.setdefault(name, []).append((b["best_in_budget"]["bpp"], b["best_in_budget"]["psnr"], r["B"]))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, pts) in enumerate(series.items()):
-        pts = sorted(p for p in pts if math.isfinite(p[1]))
-        if not pts:
-            continue
-        c = colors[i % len(colors)]
-        marker = "o" if label.startswith("emcodec") else "s"
-        if several and label.startswith("emcodec"):
-            marker = "o^vD<>"[sorted(s for s in series if s.startswith("emcodec")).index(label) % 6]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=c, label=f"{label} (matched)"
-                if not label.startswith("emcodec") else label)
-        for x, y, B in pts:
-            ax.annotate(f"B={B}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=c)
-        if label in best:
-            bp = sorted(p for p in best[label] if math.isfinite(p[1]))
-            ax.plot([p[0] for p in bp], [p[1] for p in bp], marker=marker, mfc="none", ls=":", color=c,
-                    label=f"{label} (best PSNR within budget)")
-    if "raw_frames" in report and math.isfinite(report["raw_frames"]["psnr"]):
-        ax.axhline(report["raw_frames"]["psnr"], color="gray", ls="--", lw=1, label="raw noisy frames")
-    mv = report["movie"]
-    ax.set_xlabel("bits per pixel per frame (actual bytes on disk)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(f"{mv['source']}: {mv['frames']}x{mv['height']}x{mv['width']} {mv['dtype']}; "
-                 f"reference: {report['reference']['kind']}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    lo, hi = np.percentile(movie.reference[idx], [0.5, 99.5])
-    for j, (title, frame) in enumerate(panels[:cols]):
-        a = fig.add_subplot(grid[1, j])
-        a.imshow(frame, cmap="gray", vmin=lo, vmax=hi)
-        a.set_title(title, fontsize=8)
-        a.axis("off")
-        a = fig.add_subplot(grid[2, j])
-        a.imshow(_spectrum(frame), cmap="magma")
-        a.set_title("log |FFT|", fontsize=8)
-        a.axis("off")
-    fig.tight_layout()
-    with AtomicFile(path, force=force) as f:
-        fig.savefig(f, format="png", dpi=90)
-    plt.close(fig)
+    _write(report, movie, path, force=force)
 
 
 def markdown_tables(report: dict) -> str:
@@ -267,7 +299,7 @@ def markdown_tables(report: dict) -> str:
                          f"{_fmt(1e3 * m['encode_cpu_s_per_frame'], '.3f')} | {_fmt(m['encode_fps'], '.0f')} | "
                          f"{_fmt(m['decode_fps'], '.1f')} |")
     out = "\n".join(lines) + "\n"
-    cost = report["encoder_cost"]
+    cost = report.get("encoder_cost") or {"per_B": []}
     names = sorted({n for row in cost["per_B"] for n in row["baselines"]},
                    key=lambda n: list(report["settings"]["baselines"]).index(n))
     if names:
@@ -282,4 +314,23 @@ def markdown_tables(report: dict) -> str:
             bars = "; ".join(f"{k}: {'holds' if v['holds'] else 'fails'} ({_fmt(v['ratio'], '.2f')}x)"
                              for k, v in row["bars"].items())
             out += f"| {_setting(row)} | {_fmt(1e3 * row['emcodec'], '.3f')} | " + " | ".join(cells) + f" | {bars or '-'} |\n"
+    return out
+
+
+def science_markdown(report: dict) -> str:
+    """The lattice, resolution and column table (and the verdict) as Markdown, for docs/BENCHMARKS.md."""
+    st = report.get("science_settings", {})
+    out = ""
+    v = report.get("verdict")
+    if v:
+        from .verdict import verdict_lines
+
+        unit = "1/Å" if st.get("unit", "").startswith("1/Å") else "1/px"
+        out += f"Verdict ({v['seeds']} noise seeds):\n\n" + "".join(
+            f"- {line}\n" for line in verdict_lines(v["entries"], unit, unit[2:])) + "\n"
+    rows = science_rows(report)
+    if rows:
+        out += ("| B | codec | " + " | ".join(SCIENCE_COLUMNS) + " |\n|" + "---|" * (len(SCIENCE_COLUMNS) + 2) + "\n")
+        for B, name, s in rows:
+            out += f"| {B} | {name} | " + " | ".join(science_cells(s)) + " |\n"
     return out

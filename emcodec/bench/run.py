@@ -43,6 +43,7 @@ class Movie:
     source: str
     notes: list[str] = field(default_factory=list)
     events: list[dict] | None = None  # simulator events (emcodec.simulate.simulate_events_movie), scored if given
+    pixel_size: float | None = None  # Å per pixel, for the science measures' units (None: per pixel)
 
     @property
     def raw_bytes(self) -> int:
@@ -61,6 +62,9 @@ class Config:
     scan_points: int = 8
     panel_B: int | None = None  # the B shown in the frame/FFT panel (default: the first)
     isolate_timing: bool = True  # time the encoders in a fresh process (see _run_timings)
+    timing: bool = True  # time the encoders at all (off for the extra noise seeds of the verdict)
+    science: bool = True  # lattice, resolution and column measures (emcodec/bench/science.py)
+    threads: int | None = None  # decoder CPU threads (None: the idle cores)
 
 
 def _crop(a: np.ndarray, size: int | None) -> np.ndarray:
@@ -72,11 +76,31 @@ def _crop(a: np.ndarray, size: int | None) -> np.ndarray:
     return a[:, y0 : y0 + sh, x0 : x0 + sw]
 
 
-def load_movie(path=None, *, reference=None, n_frames: int | None = None, crop: int | None = None) -> Movie:
-    """The movie to benchmark and its reference: --reference, the sample's clean frames, or the raw frames."""
+STILL_FRAMES = 30
+STILL_DOSE = 20.0
+
+
+def load_movie(path=None, *, reference=None, n_frames: int | None = None, crop: int | None = None,
+               dose: float = STILL_DOSE, seed: int = 1) -> Movie:
+    """The movie to benchmark and its reference: --reference, the sample's clean frames, or the raw frames.
+
+    A PNG still becomes a drifting movie with Poisson noise at `dose` counts/px/frame and its
+    noise-free frames as the reference (emcodec/bench/stills.py)."""
     from ..stacks import open_stack
 
     notes = []
+    if path is not None and str(path).lower().endswith(".png"):
+        if reference is not None:
+            raise InputError("--reference is not used with a still: its noise-free frames are the reference")
+        from .stills import movie_from_still
+
+        frames_wanted = n_frames or STILL_FRAMES
+        clean, noisy = movie_from_still(path, frames_wanted, dose, seed, size=crop or 256)
+        return Movie(noisy, clean, "clean", f"noise-free drifted frames of the still {Path(path).name}",
+                     f"still {Path(path).name}, drift + Poisson at dose {dose:g}",
+                     [f"the still {Path(path).name} made into {frames_wanted} frames of {noisy.shape[1]}x"
+                      f"{noisy.shape[2]}: sub-pixel drift, Poisson noise at {dose:g} counts/px/frame (seed {seed})"])
+    pixel_size = None
     if path is None:
         from ..simulate import sample_movie
 
@@ -93,6 +117,8 @@ def load_movie(path=None, *, reference=None, n_frames: int | None = None, crop: 
         with open_stack(path) as reader:
             stop = reader.info.n_frames if n_frames is None else min(n_frames, reader.info.n_frames)
             frames = reader.read(0, stop)
+            if reader.info.pixel_size:
+                pixel_size = float(reader.info.pixel_size[0])
         source = str(path)
         ref = None
     if n_frames is not None:
@@ -116,7 +142,7 @@ def load_movie(path=None, *, reference=None, n_frames: int | None = None, crop: 
         raise InputError(f"the reference has shape {ref.shape}, the movie {frames.shape}")
     if frames.dtype.name not in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"):
         raise InputError(f"unsupported movie dtype {frames.dtype}")
-    return Movie(frames, ref, kind, ref_note, source, notes)
+    return Movie(frames, ref, kind, ref_note, source, notes, pixel_size=pixel_size)
 
 
 def cpu_model() -> str:
@@ -196,6 +222,17 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
         else:
             notes.append(b.missing_note())
     peak = data_range(movie.reference)
+    for B in config.Bs:
+        if n % B:
+            fits = [b for b in range(2, n + 1) if n % b == 0 and abs(b - B) <= B // 2]
+            notes.append(f"B={B} does not divide the {n} frames: the last group holds {n % B} frames padded to {B} "
+                         "with repeats of its last frame, so the file is larger than these frames need"
+                         + (f" (B={', '.join(map(str, fits))} would divide {n})" if fits else ""))
+    prep = None
+    if config.science:
+        from .science import prepare
+
+        prep = prepare(movie.reference, pixel_size=movie.pixel_size)
     decoder_params = {}
     for m in methods:
         from ..decoders import get_decoder_class
@@ -242,8 +279,10 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
         "notes": notes,
         "results": [],
     }
+    if config.science:
+        report["science_settings"] = _science_settings(prep)
     if movie.reference_kind != "raw":
-        report["raw_frames"] = _scores(movie, movie.frames, peak)
+        report["raw_frames"] = {**_scores(movie, movie.frames, peak), **_science(movie, movie.frames, prep)}
 
     with tempfile.TemporaryDirectory(prefix="emcodec-bench-") as tmp:
         tmp = Path(tmp)
@@ -267,7 +306,7 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     points[B, label]["emcodec"]["quantizer"] = result.quantizer.describe()
         for key, point in points.items():
             log(f"B={key[0]} --quantize {key[1]}: binning at matched bytes")
-            point["binning"] = _binning(movie, point, peak, config.level)
+            point["binning"] = _binning(movie, point, peak, config.level, prep)
         largest = max(p["emcodec"]["bytes"] for p in points.values())
         panel = _panel_key(config, points)
 
@@ -318,9 +357,12 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                     if trial.nbytes <= budget:
                         scan.append({"knob": k, "bytes": trial.nbytes, "psnr": score(trial)[0]["psnr"]})
                 best = max(scan, key=lambda s: s["psnr"])
-                best_scores, _ = score(sizer(best["knob"]), with_ssim=True)
+                best_scores, best_dec = score(sizer(best["knob"]), with_ssim=True)
                 entry["best_in_budget"] = {"knob": best["knob"], **_rate(movie, best["bytes"]),
-                                           "psnr": best_scores["psnr"], "ssim": best_scores["ssim"]}
+                                           "psnr": best_scores["psnr"], "ssim": best_scores["ssim"],
+                                           "psnr_frames": best_scores["psnr_frames"],
+                                           **_temporal(movie, best_dec, B), **_science(movie, best_dec, prep),
+                                           "_panel": best_dec[len(best_dec) // 2]}
                 entry["scan"] = scan
                 if key == panel:
                     entry["_frames"] = decoded
@@ -328,12 +370,12 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 _drop_large(sizer, largest)
 
         # 3. encoder CPU at matched bytes, all in one fresh process (see _encoder_timings)
-        log("encoder CPU at matched bytes")
-        tasks = [("emcodec", key) for key in points]
+        log("encoder CPU at matched bytes" if config.timing else "encoder CPU not timed (timing off)")
+        tasks = [] if not config.timing else [("emcodec", key) for key in points]
         tasks += [(name, e["matched"]["knob"]) for p in points.values() for name, e in p["baselines"].items()
                   if "matched" in e]
-        timings = dict(zip(tasks, _run_timings(str(src), tasks, config)))
-        for key, p in points.items():
+        timings = dict(zip(tasks, _run_timings(str(src), tasks, config))) if tasks else {}
+        for key, p in points.items() if config.timing else ():
             cpu, wall = timings[("emcodec", key)]
             p["emcodec"].update(encode_cpu_s_per_frame=cpu / n, **_speed(movie, wall, "encode"))
             for name, e in p["baselines"].items():
@@ -356,7 +398,8 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                 out = tmp / f"movie-B{B}-q{key[1]}-{method}.tif"
                 c0, w0 = time.process_time(), time.perf_counter()
                 try:
-                    decompress(p["tcs"], out, method=method, device=config.device, force=True)
+                    decompress(p["tcs"], out, method=method, device=config.device, force=True,
+                               threads=config.threads)
                     with open_stack(out) as reader:
                         decoded = reader.read(0, reader.info.n_frames)
                     path = "emcodec.codec.decompress to a TIFF, read back"
@@ -370,7 +413,8 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
                                  f"{str(exc).splitlines()[0][:120]}); decoded in memory with the same decoder instead")
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 entry = {**_scores(movie, decoded, peak), **_speed(movie, wall, "decode"), "decode_cpu_s": cpu,
-                         "decode_path": path, **_temporal(movie, decoded, B)}
+                         "decode_path": path, **_temporal(movie, decoded, B), **_science(movie, decoded, prep),
+                         "_panel": decoded[len(decoded) // 2]}
                 if key == panel:
                     entry["_frames"] = decoded
                 p["methods"][method] = entry
@@ -380,8 +424,39 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
     for p in points.values():
         p.pop("tcs")
         report["results"].append(p)
-    report["encoder_cost"] = encoder_cost(report)
+    report["encoder_cost"] = encoder_cost(report) if config.timing else None
     return report
+
+
+def _science(movie: Movie, decoded: np.ndarray, prep: dict | None) -> dict:
+    """The lattice, resolution and column measures (emcodec/bench/science.py) of one decode."""
+    if prep is None:
+        return {}
+    from .science import science_report
+
+    return {"science": science_report(movie.reference, decoded, prep)}
+
+
+def _science_settings(prep: dict) -> dict:
+    """What the science measures found in the reference and how they are defined."""
+    from . import science as sc
+
+    cols = {k: v for k, v in prep["columns"].items() if k != "sign"}
+    if "sign" in prep["columns"]:
+        cols["polarity"] = "bright columns" if prep["columns"]["sign"] > 0 else "dark columns"
+    return {"bragg_peaks": int(len(prep["peaks"]["freq"])),
+            "lattice": f"Bragg peaks: local maxima of the reference's frame-averaged power spectrum >= "
+                       f"{sc.PEAK_SIGMA:g} robust sigma above their ring's median (at most {sc.MAX_PEAKS}); per "
+                       f"peak the background-subtracted cross-power Re<F_dec F_ref*>/<|F_ref|^2> over frames; "
+                       f"kept_freq = largest |k| with every peak up to it >= {sc.KEEP:g}; > {sc.AMPLIFIED:g} "
+                       "counts as amplified",
+            "frc": f"Fourier ring correlation of each frame with its reference frame; freq = median over frames "
+                   f"of where it drops below {sc.FRC_THRESHOLD:g}",
+            "columns": cols,
+            "columns_rule": f"local maxima (scikit-image) refined by a 2-D Gaussian fit, the same settings for every "
+                            f"movie; matched (Hungarian, scipy) within {sc.MATCH_RADIUS:g}x the spacing, over "
+                            f"{sc.COLUMN_FRAMES} evenly spaced frames",
+            "unit": "1/Å and Å" if prep["pixel_size"] else "1/px and px"}
 
 
 def _temporal(movie: Movie, decoded: np.ndarray, B: int) -> dict:
@@ -396,7 +471,7 @@ def _temporal(movie: Movie, decoded: np.ndarray, B: int) -> dict:
         return {"temporal": {"note": str(exc)}}
 
 
-def _binning(movie: Movie, point: dict, peak: float, level: int) -> dict:
+def _binning(movie: Movie, point: dict, peak: float, level: int, prep: dict | None = None) -> dict:
     """Binning (each group's plain sum) stored with emcodec's quantiser and zstd, within the
     .tcs file's bytes, the container's overhead charged; scored like the decoders."""
     from ..codec import open_tcs
@@ -419,7 +494,8 @@ def _binning(movie: Movie, point: dict, peak: float, level: int) -> dict:
     if got["fits"]:
         decoded = _to_source(got["frames"], movie)
         entry.update(step=got["step"], **_rate(movie, got["bytes"]), **_scores(movie, decoded, peak),
-                     **_temporal(movie, decoded, B))
+                     **_temporal(movie, decoded, B), **_science(movie, decoded, prep),
+                     _panel=decoded[len(decoded) // 2])
     return entry
 
 
