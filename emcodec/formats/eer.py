@@ -15,11 +15,12 @@ carried; the frame time is the exposure time over the raw frame count, times the
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
 from .base import StackInfo, StackReader, _one_line
 from .metadata import bounded_tree
 
@@ -80,6 +81,8 @@ class _EerReader(StackReader):
     def __init__(self, path: str, name: str, options):
         import tifffile
 
+        if importlib.util.find_spec("imagecodecs") is None:  # tifffile decodes EER pages with it
+            raise MissingDependencyError(f"reading '{name}' needs imagecodecs: pip install 'emcodec[formats]'")
         upsample = options.eer_upsample
         if upsample not in UPSAMPLE_LEVELS:
             raise InputError(f"--eer-upsample takes 1, 2 or 4, got {upsample}")
