@@ -141,7 +141,8 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
     cols = max([3] + [len(p) for _, p in blocks])
     n_rows = 2 + 3 * len(blocks)
     fig = plt.figure(figsize=(2.6 * cols, 4.5 + 3.0 + 2.5 * 3 * len(blocks)))
-    grid = fig.add_gridspec(n_rows, cols, height_ratios=[1.8, 1.2] + [1] * (3 * len(blocks)))
+    grid = fig.add_gridspec(n_rows, cols, height_ratios=[1.8, 1.2] + [1] * (3 * len(blocks)), hspace=0.35,
+                            wspace=0.08, left=0.04, right=0.98, top=0.98, bottom=0.01)
     _rd_axes(fig.add_subplot(grid[0, :max(1, cols - 2)]), report)
     per = max(1, cols // max(1, len(firsts)))
     for k, r in enumerate(firsts):
@@ -167,9 +168,8 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
             a.imshow(specs[j], cmap="magma", vmin=slo, vmax=shi)
             a.set_title("log power spectrum", fontsize=7)
             a.axis("off")
-    fig.tight_layout()
-    with AtomicFile(path, force=force) as f:
-        fig.savefig(f, format="png", dpi=72, bbox_inches="tight")  # tight: the legend outside the axes is kept
+    with AtomicFile(path, force=force) as f:  # tight: the legend outside the axes is kept whole
+        fig.savefig(f, format="png", dpi=72, bbox_inches="tight")
     plt.close(fig)
 
 
