@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..model import available_B, load_model
+from ..shipped import SHIPPED_B
 from .base import Decoder
 
 
@@ -23,8 +24,12 @@ class TcsDl(Decoder):
 
     @classmethod
     def supports(cls, B: int, weights_dir=None) -> bool:
-        """Whether weights for this B are shipped (or present in weights_dir)."""
-        return int(B) in available_B(weights_dir)
+        """Whether weights for this B are shipped (or present in weights_dir).
+
+        A shipped B counts even when its file is missing: loading then fails with a clear
+        error instead of falling back to GAP-TV without a word.
+        """
+        return int(B) in SHIPPED_B or int(B) in available_B(weights_dir)
 
     @property
     def labels(self) -> list[str]:

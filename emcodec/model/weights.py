@@ -4,31 +4,52 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from ..errors import WeightsError
+from ..shipped import SHIPPED_B, weights_dir  # noqa: F401 - weights_dir is part of this module's API
 from .tcsdl import ARCHITECTURE, TCSDL
 
 
-def weights_dir() -> Path:
-    """$EMCODEC_WEIGHTS, else the repository's weights/ folder (next to the package)."""
-    env = os.environ.get("EMCODEC_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
-
-
 def manifest(directory: Path | str | None = None) -> dict:
-    """The manifest's entries keyed by B (int); {} when there is none."""
+    """The manifest's entries keyed by B (int), each checked; {} when there is no manifest."""
     path = Path(directory or weights_dir()) / "manifest.json"
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text())
-        return {int(b): e for b, e in data.get("weights", {}).items()}
-    except (ValueError, AttributeError) as exc:
+    except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: unreadable weights manifest ({exc})") from None
+    entries = data.get("weights") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise WeightsError(f"{path}: malformed weights manifest (no \"weights\" object)")
+    return {_entry_B(path, key, entry): entry for key, entry in entries.items()}
+
+
+def _entry_B(path: Path, key: str, entry) -> int:
+    """The B of one manifest entry, after checking the fields loading relies on."""
+    where = f"{path}: malformed weights manifest entry {key!r}"
+    try:
+        B = int(key)
+    except ValueError:
+        raise WeightsError(f"{where} (the key is not a group size B)") from None
+    if not isinstance(entry, dict):
+        raise WeightsError(f"{where} (an object is needed, not {type(entry).__name__})")
+    file = entry.get("file")
+    if not isinstance(file, str) or not file or Path(file).name != file:
+        raise WeightsError(f"{where} (\"file\" must be a file name in the weights folder)")
+    if not isinstance(entry.get("sha256"), str):
+        raise WeightsError(f"{where} (\"sha256\" is missing)")
+    arch = entry.get("architecture")
+    if not isinstance(arch, dict) or not isinstance(arch.get("width"), int) or isinstance(arch.get("width"), bool):
+        raise WeightsError(f"{where} (\"architecture\" with an integer width is missing)")
+    for field in ("B",):
+        for value in (entry.get(field, B), arch.get(field, B)):
+            if value != B:
+                raise WeightsError(f"{where} (it says B={value!r} but is listed under B={B})")
+    return B
 
 
 def available_B(directory: Path | str | None = None) -> list[int]:
@@ -44,7 +65,9 @@ def load_model(B: int, directory: Path | str | None = None, device="cpu") -> tup
     d = Path(directory or weights_dir())
     entry = manifest(d).get(int(B))
     if entry is None:
-        raise WeightsError(f"no TCS-DL weights for B={B} in {d}")
+        shipped = (f"; emcodec ships weights for B={B}: reinstall it, or decode with --method gap-tv"
+                   if int(B) in SHIPPED_B else "")
+        raise WeightsError(f"no TCS-DL weights for B={B} in {d}{shipped}")
     arch = entry.get("architecture", {})
     if arch.get("name") != ARCHITECTURE:
         raise WeightsError(f"weights for B={B} are for architecture {arch.get('name')!r}, not {ARCHITECTURE!r}")
