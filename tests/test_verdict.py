@@ -124,3 +124,17 @@ def test_report_has_science_verdict_and_reading_aids(seeded_report, tmp_path):
     assert not any(k.startswith("_") for k in data["results"][0]["methods"]["gap-tv"])
     write_plot(rep, movie, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_still_inputs_are_one_line_errors(tmp_path, capsys):
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from emcodec.cli import main
+
+    small, junk = tmp_path / "small.png", tmp_path / "junk.png"
+    small.write_bytes(imagecodecs.png_encode(np.zeros((40, 40), np.uint8)))
+    junk.write_bytes(b"not a png")
+    for args, says in (([str(tmp_path / "nope.png")], "no such file"), ([str(small)], "too small"),
+                       ([str(junk)], "not a readable PNG")):
+        assert main(["benchmark", *args, "-q"]) == 1
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err and err.count("\n") == 1
