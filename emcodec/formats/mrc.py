@@ -231,7 +231,7 @@ def _check_labels(labels: Sequence[str], reserved: int) -> list[str]:
 Writer = _MrcStackWriter
 
 
-def open_reader(path: str, name: str, options) -> StackReader:
+def open_reader(path: str, name: str, options, fmt: str = "") -> StackReader:
     return _MrcReader(path, name)
 
 

@@ -355,7 +355,7 @@ class _TiffStackWriter(StackWriter):
 Writer = _TiffStackWriter
 
 
-def open_reader(path: str, name: str, options) -> StackReader:
+def open_reader(path: str, name: str, options, fmt: str = "") -> StackReader:
     return _TiffReader(path, name)
 
 
