@@ -144,7 +144,7 @@ def verdict_lines(entries: list[dict], freq_unit: str = "1/px", len_unit: str = 
         ev, ov = format(e["emcodec_value"], fmt), format(e["other_value"], fmt)
         what = f"B={e['B']} {e['label']}:"
         diff = abs(e["emcodec_value"] - e["other_value"])
-        if e["unit"] == "fraction" and e["tie_margin"][0] == "abs":  # fractions shown as percentages
+        if e["unit"] == "fraction":  # fractions shown as percentages
             ev, ov = f"{100 * e['emcodec_value']:.1f} %", f"{100 * e['other_value']:.1f} %"
         by = f"{diff:.2f} dB" if e["unit"] == "dB" else (
             f"{100 * diff / max(abs(e['emcodec_value']), abs(e['other_value']), 1e-12):.0f} %"
