@@ -27,7 +27,17 @@ def psnr_frames(reference: np.ndarray, test: np.ndarray, peak: float | None = No
 
 
 def psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """Mean over frames of the per-frame PSNR (peak = max - min of the reference movie)."""
+    """Mean over frames of the per-frame PSNR (peak = max - min of the reference movie).
+
+    Frames whose reference is blank (one value throughout, e.g. the beam blanked) are left
+    out: a codec that returns them exactly would score infinity there and hide every other
+    frame; the event yardstick (bench/temporal.py) judges blanks instead.
+    """
+    ref = np.asarray(reference)
+    flat = ref.reshape(len(ref), -1)
+    imaged = flat.max(axis=1) > flat.min(axis=1) if ref.ndim == 3 else np.ones(len(ref), bool)
+    if ref.ndim == 3 and imaged.any() and not imaged.all():
+        return float(np.mean(psnr_frames(ref[imaged], np.asarray(test)[imaged], data_range(ref))))
     return float(np.mean(psnr_frames(reference, test)))
 
 

@@ -86,6 +86,31 @@ def test_flicker_sees_group_offsets_and_not_real_motion(drifting):
     assert boundary_flicker(avg, avg, B) == pytest.approx(1.0)
 
 
+def test_flicker_is_not_moved_by_single_events():
+    """A static scene whose only changes are a beam blank inside a group and a particle that
+    appears at a boundary: a decoder that keeps both, with a little noise, has no flicker."""
+    rng = np.random.default_rng(0)
+    ref = np.repeat(rng.random((1, 32, 32)).astype(np.float32) * 100, 40, axis=0)
+    ref[19:22] = 0  # blank inside group 2 (frames 16-23)
+    ref[24:, 10:16, 10:16] += 30  # appears at the boundary 23|24
+    decoded = ref + rng.normal(0, 0.5, ref.shape).astype(np.float32)
+    assert boundary_flicker(ref, decoded, B) == pytest.approx(1.0, abs=0.3)
+
+
+def test_psnr_leaves_blank_reference_frames_out():
+    from emcodec.metrics import psnr
+
+    rng = np.random.default_rng(1)
+    ref = rng.random((6, 16, 16))
+    ref[2] = 0.0  # the beam blanked
+    exact_blank = ref + rng.normal(0, 0.01, ref.shape)
+    exact_blank[2] = 0.0
+    assert np.isfinite(psnr(ref, exact_blank))
+    noisy_blank = exact_blank.copy()
+    noisy_blank[2] = 0.5
+    assert psnr(ref, noisy_blank) == pytest.approx(psnr(ref, exact_blank))
+
+
 def expected_group_average(event, B):
     """kept, leak of an event under group averaging, window B//2 (the test's own arithmetic)."""
     timing, W = event["timing"], B // 2

@@ -49,10 +49,11 @@ def sawtooth(reference, decoded, B: int) -> float:
 
 
 def _boundary_ratio(movie, B, eps):
-    """Mean frame-to-frame change across group boundaries over the mean change within groups."""
+    """Median frame-to-frame change across group boundaries over the median change within
+    groups: a jump at every boundary moves the median, a single event (a beam blank) does not."""
     steps = _steps(movie)
     at = (np.arange(len(steps)) + 1) % B == 0
-    return (steps[at].mean() + eps) / (steps[~at].mean() + eps)
+    return (np.median(steps[at]) + eps) / (np.median(steps[~at]) + eps)
 
 
 def boundary_flicker(reference, decoded, B: int) -> float:
