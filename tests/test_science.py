@@ -162,3 +162,14 @@ def test_unresolved_reference_is_said_not_scored():
     params = sc.column_parameters(gaussian_filter(flat, (0, 6, 6)))
     assert not params["resolved"] and "columns" in params["reason"] or "maxima" in params["reason"]
     assert "note" in sc.column_fidelity(flat, flat, params)
+
+
+def test_random_position_errors_are_not_read_as_strain():
+    """Columns jittered by 0.6 px at random: displaced, but the lattice is not expanded."""
+    rng = np.random.default_rng(4)
+    grid = np.array([(4.0 + 8 * i, 4.0 + 8 * j) for i in range(12) for j in range(12)])
+    ref = columns_image(grid)
+    dec = columns_image(grid + rng.normal(0, 0.6, grid.shape))
+    col = sc.column_fidelity(ref, dec, sc.column_parameters(ref))
+    assert col["rms_displacement"] == pytest.approx(0.6 * np.sqrt(2), rel=0.2)
+    assert abs(col["spacing_error"]) < 0.003  # neighbour distances would read about +1 % here

@@ -227,6 +227,13 @@ def _nn_distances(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d[:, 1], i[:, 1]
 
 
+def _affine_scale(src: np.ndarray, dst: np.ndarray) -> float:
+    """sqrt|det A| of the least-squares affine map dst ~ A src + t: its area scale as a length."""
+    design = np.column_stack([src, np.ones(len(src))])
+    m, *_ = np.linalg.lstsq(design, dst, rcond=None)
+    return float(np.sqrt(abs(np.linalg.det(m[:2].T))))
+
+
 def _maxima(frame: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray]:
     """(positions (n, 2), background-subtracted image) of the columns' local maxima."""
     from scipy.ndimage import gaussian_filter
@@ -392,9 +399,11 @@ def column_fidelity(reference, decoded, params: dict, *, pixel_size: float | Non
     Over `frames` evenly spaced frames: RMS displacement of matched columns (Å with a pixel
     size, else px); fraction of reference columns missed; fraction of decoded columns
     invented (no reference column near); RMS error of the column intensity (see
-    find_columns; atom counting relies on it) over the reference's median column intensity; and the lattice-spacing error,
-    the mean relative change of the distance from each matched column to its nearest matched
-    neighbour (a decoder that warps the frame fakes strain). `cache` keeps the reference's
+    find_columns; atom counting relies on it) over the reference's median column intensity;
+    and the lattice-spacing error: the scale, minus 1, of the affine map that best takes the
+    matched reference columns onto the decoded ones (a decoder that warps the frame fakes
+    strain; random position errors leave a least-squares map unbiased, where comparing
+    neighbour distances would read them as expansion). `cache` keeps the reference's
     columns between calls.
     """
     if not params.get("resolved"):
@@ -424,10 +433,8 @@ def column_fidelity(reference, decoded, params: dict, *, pixel_size: float | Non
         disp2.extend(((dc["pos"][j] - rc["pos"][i]) ** 2).sum(axis=1))
         ierr.extend(dc["intensity"][j] - rc["intensity"][i])
         typical.append(np.median(rc["intensity"]))
-        if len(i) >= 2:
-            dref, nn = _nn_distances(rc["pos"][i])
-            ddec = np.hypot(*(dc["pos"][j] - dc["pos"][j][nn]).T)
-            strain.extend(ddec / dref - 1)
+        if len(i) >= 3:
+            strain.append(_affine_scale(rc["pos"][i], dc["pos"][j]) - 1)
     scale = pixel_size or 1.0
     return {"unit": "Å" if pixel_size else "px", "frames": [int(t) for t in idx],
             "spacing": params["spacing"] * scale, "reference_columns": n_ref, "decoded_columns": n_dec,
