@@ -144,7 +144,7 @@ def compress(
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> CompressResult:
-    """Compress a TIFF or MRC movie into a .tcs file, `-` (stdout) or an open binary file.
+    """Compress a movie file (or an open StackReader) into a .tcs file, `-` (stdout) or an open binary file.
 
     `quantize`: "off" (lossless measurement), "auto" (step AUTO_STEP, detector noise from
     `gain`/`offset`/`read_noise` or estimated) or a step in noise standard deviations.
@@ -153,7 +153,7 @@ def compress(
     `verify_written`: read the written file back and check every checksum before it takes
     the output's name (a file output only), so the raw data can be deleted safely.
     """
-    from .stacks import open_stack, release_pages
+    from .stacks import StackReader, open_stack, release_pages
 
     check_B(B)
     quantize = parse_quantize(quantize)
@@ -164,9 +164,10 @@ def compress(
     to_path = isinstance(output, (str, os.PathLike)) and str(output) != STDIO
     if verify_written and not to_path:
         raise EmcodecError("--verify needs a file output (it reads the written file back), not -o -")
+    given = isinstance(source, StackReader)  # an open reader: an in-memory array (emcodec.api)
     if to_path:
-        check_target(output, force=force, inputs=[source])
-    with open_stack(source, read_options) as reader:
+        check_target(output, force=force, inputs=[] if given else [source])
+    with source if given else open_stack(source, read_options) as reader:
         info = reader.info
         groups = _groups_of(reader.iter_chunks(B), B)
         first = next(groups, None)
