@@ -145,8 +145,10 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
 @click.option("--salvage", is_flag=True,
               help="Decode every intact group of a damaged or cut-short file; lost frames are written as 0 "
                    "(NaN for float) and listed. Exit status 2 when frames were lost.")
+@click.option("--max-memory", help="Memory one group's decode may use, e.g. 16G (default: the free RAM "
+              "and cgroup limit; decoding is refused up front when its estimate is larger).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs, output, method, frames, window, device, threads, force, salvage, quiet):
+def decompress(tcs, output, method, frames, window, device, threads, force, salvage, max_memory, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
@@ -159,7 +161,9 @@ def decompress(tcs, output, method, frames, window, device, threads, force, salv
       emcodec decompress cut-short.tcs --salvage  # exit 2: some frames lost
     """
     from .codec import decompress as run
+    from .memory import parse_size
 
+    max_memory = parse_size(max_memory) if max_memory is not None else None
     total = None
     if tcs != "-" and not salvage:
         from .codec import info as tcs_info
@@ -168,7 +172,7 @@ def decompress(tcs, output, method, frames, window, device, threads, force, salv
     with progress_bar(total, "decode", quiet) as advance:
         missing: list = []
         target = run(tcs, output, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
-                     salvage=salvage, missing=missing, progress=advance,
+                     salvage=salvage, missing=missing, max_memory=max_memory, progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
     if missing:

@@ -256,8 +256,29 @@ class TcsWriter:
         return self._pos
 
 
+READ_CHUNK = 1 << 24  # a length field is never trusted with one allocation larger than this
+
+
 def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
-    data = f.read(n)
+    """n bytes, or ContainerError. A length beyond the file's end is refused before reading,
+    and a stream is read in chunks, so a crafted length of 2^40 allocates nothing."""
+    if n > READ_CHUNK:
+        try:
+            here, end = f.tell(), f.seek(0, 2)
+            f.seek(here)
+        except (AttributeError, OSError, ValueError):
+            here = end = None
+        if end is not None and n > end - here:
+            raise ContainerError(f"file is truncated or corrupt (the {what} would end past the end of the file)")
+        data = bytearray()
+        while len(data) < n:
+            chunk = f.read(min(READ_CHUNK, n - len(data)))
+            if not chunk:
+                break
+            data += chunk
+        data = bytes(data)
+    else:
+        data = f.read(n)
     if data is None or len(data) != n:
         raise ContainerError(f"file is truncated (ends inside the {what})")
     return data
@@ -289,6 +310,8 @@ def read_header(f: BinaryIO) -> Header:
         metadata = json.loads(meta.decode("utf-8")) if meta else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ContainerError("header metadata is not valid JSON") from None
+    except RecursionError:
+        raise ContainerError("header metadata is nested too deeply") from None
     if not isinstance(metadata, dict):
         raise ContainerError("header metadata is not a JSON object")
     quantizer = _read_coding(coding, B * density, dtype_name) if coding else None
@@ -352,6 +375,9 @@ def _read_record(f: BinaryIO, header: Header, rec: bytes) -> _Record:
     if (not 1 <= r.n_frames <= header.B or not 1 <= r.parts <= header.B or r.first + r.n_frames > header.B
             or r.pay_len > r.raw_len + (r.raw_len >> 3) + (1 << 16)):
         raise ContainerError(f"group {r.index} record is corrupt (field out of range)")
+    code = r.code if r.code in STORED_DTYPES else None
+    if code is None or r.raw_len != header.height * header.width * np.dtype(STORED_DTYPES[code]).itemsize:
+        raise ContainerError(f"group {r.index} record is corrupt (its size does not match the frame shape)")
     if r.flt & FLAG_BAD_PIXELS and (header.version < 3 or header.dtype != "float32"):
         raise ContainerError(f"group {r.index} record is corrupt (a bad-pixel map in a file that cannot have one)")
     return r

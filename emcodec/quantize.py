@@ -135,6 +135,11 @@ class Quantizer:
         """
         codes = np.asarray(codes, dtype=np.int64)
         cmin, cmax = int(codes.min()), int(codes.max())
+        if cmax - cmin >= codes.size:  # sparse codes (a tiny gain or step): only those present
+            present, where = np.unique(codes, return_inverse=True)
+            lower, upper = self._first_y(present), self._first_y(present + 1)
+            centre = np.where(upper > lower, 0.5 * (lower + upper - 1), self.inverse(present * self.step))
+            return centre[where.reshape(codes.shape)]
         c = np.arange(cmin, cmax + 2, dtype=np.int64)
         first = self._first_y(c)  # first[i]: the smallest integer Y whose code is >= c[i]
         count = first[1:] - first[:-1]
