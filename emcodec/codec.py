@@ -24,7 +24,7 @@ from . import __version__, badpixels, memory
 from .atomic import AtomicFile, check_target
 from .container import FORMAT_VERSION, MASK_SCHEME, SKIP, Header, TcsReader, TcsWriter
 from .coherence import CutDetector, split
-from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core
+from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core, usable_cores
 from .errors import ContainerError, EmcodecError, InputError, OutputError
 from .masks import DENSITY
 from .quantize import AUTO_STEP, MAX_STEP, MIN_STEP, Quantizer, auto_quantizer
@@ -438,7 +438,7 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
 
 def _group_residual(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: int) -> float:
     """The worst self-check residual over a group's parts: (frames of the part, measurement)."""
-    from .decoders.base import measurement_residual
+    from .decoders.measurement import measurement_residual
 
     worst = 0.0
     for x, y in parts:
@@ -446,6 +446,31 @@ def _group_residual(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: in
             x = np.concatenate([x, np.repeat(x[-1:], B - len(x), axis=0)])
         worst = max(worst, measurement_residual(x, y, seed))
     return worst
+
+
+class _OpenCvCpu:
+    """The device of a decoder that runs on OpenCV alone (preview): torch is never imported."""
+
+    type = "cpu"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+def _device_and_threads(decoder, device, threads):
+    """The decoding device and CPU thread count; importing torch only for decoders that use it."""
+    if not getattr(decoder, "uses_torch", True):
+        from .motion import require_cv2
+
+        n = threads if threads else usable_cores()
+        require_cv2().setNumThreads(n)
+        return _OpenCvCpu(), n
+    from .decoders.base import resolve_device, set_cpu_threads
+
+    device = resolve_device(device)
+    if device.type == "cpu":
+        threads = set_cpu_threads(threads)
+    return device, threads
 
 
 def _motion_library() -> str:
@@ -588,11 +613,7 @@ def decompress(
         if not salvage:
             reader.verify(group_range)
         decoder = choose_decoder(method, h.B, warn, window=window)
-        from .decoders.base import resolve_device, set_cpu_threads
-
-        device = resolve_device(device)
-        if device.type == "cpu":
-            threads = set_cpu_threads(threads)
+        device, threads = _device_and_threads(decoder, device, threads)
         labels = [
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",

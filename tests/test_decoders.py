@@ -143,7 +143,9 @@ def test_tiling_never_builds_full_frame_masks(monkeypatch):
         return make_masks(seed, n, y0, x0, h, w)
 
     monkeypatch.setattr(base._masks, "make_masks", recording)
-    monkeypatch.setattr(base, "STRIP_BITS", 4096)  # whole-frame sums must go strip by strip
+    from emcodec.decoders import measurement
+
+    monkeypatch.setattr(measurement, "STRIP_BITS", 4096)  # whole-frame sums must go strip by strip
     n, shape, tile = 4, (100, 130), 32
     y = np.random.default_rng(3).random(shape) * n
     base.decode_group(Zeros(), y, n, SEED, tile=tile, overlap=8)

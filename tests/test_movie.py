@@ -161,6 +161,19 @@ def test_preview_moves_frames_without_a_first_pass(drift, tmp_path, monkeypatch)
     assert report["method"] == "preview" and report["window"] == 1 and report["first_pass"] is None
 
 
+def test_preview_never_imports_torch(drift, tmp_path):
+    """Scrolling through an acquisition must not wait for torch to load (seconds on a busy PC)."""
+    import subprocess
+    import sys
+
+    d, _, _ = drift
+    code = ("import sys, emcodec.codec as c; "
+            f"c.decompress({str(d / 'm.tcs')!r}, {str(tmp_path / 'p.tif')!r}, method='preview', force=True); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+
+
 # ---------------------------------------------------------------- events
 
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from .. import masks as _masks
 from .. import motion
-from .base import decode_group
 
 DEFAULT_WINDOW = 2
 DEFAULT_ITERATIONS = 12
@@ -132,6 +131,8 @@ class MovieDecoder:
 
     def prepare(self, unit: Unit, B: int, seed: int) -> None:
         """First pass of one part: the average of its decoded frames."""
+        from .base import decode_group  # torch: imported when a first pass runs, not for preview
+
         unit.mean = decode_group(self.first_pass, unit.y, B, seed, device=self.device, mean_of=unit.n)
 
     def link(self, a: Unit, b: Unit) -> None:

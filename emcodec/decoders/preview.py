@@ -23,6 +23,7 @@ class PreviewDecoder(MovieDecoder):
     """Normalised measurements moved along the motion between neighbouring parts."""
 
     name = "preview"
+    uses_torch = False
 
     def __init__(self, device="cpu"):
         super().__init__(first_pass=None, window=1, iterations=0, preset="ultrafast", device=device)
