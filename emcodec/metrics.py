@@ -26,19 +26,29 @@ def psnr_frames(reference: np.ndarray, test: np.ndarray, peak: float | None = No
         return 10 * np.log10(peak**2 / mse)
 
 
-def psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """Mean over frames of the per-frame PSNR (peak = max - min of the reference movie).
+def imaged_frames(reference: np.ndarray) -> np.ndarray:
+    """Which frames of a movie (n, h, w) hold an image: not one value throughout (a blank)."""
+    flat = np.asarray(reference).reshape(len(reference), -1)
+    imaged = flat.max(axis=1) > flat.min(axis=1)
+    return imaged if imaged.any() else np.ones(len(flat), bool)
 
-    Frames whose reference is blank (one value throughout, e.g. the beam blanked) are left
-    out: a codec that returns them exactly would score infinity there and hide every other
-    frame; the event yardstick (bench/temporal.py) judges blanks instead.
+
+def mean_psnr(per_frame: np.ndarray, reference: np.ndarray) -> float:
+    """Mean of per-frame PSNRs over the frames that hold an image.
+
+    Blank reference frames (the beam blanked) are left out: a codec that returns them exactly
+    would score infinity there and hide every other frame; the event yardstick
+    (bench/temporal.py) judges blanks instead.
     """
+    return float(np.mean(np.asarray(per_frame)[imaged_frames(reference)]))
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """Mean over the imaged frames of the per-frame PSNR (peak = max - min of the reference)."""
     ref = np.asarray(reference)
-    flat = ref.reshape(len(ref), -1)
-    imaged = flat.max(axis=1) > flat.min(axis=1) if ref.ndim == 3 else np.ones(len(ref), bool)
-    if ref.ndim == 3 and imaged.any() and not imaged.all():
-        return float(np.mean(psnr_frames(ref[imaged], np.asarray(test)[imaged], data_range(ref))))
-    return float(np.mean(psnr_frames(reference, test)))
+    if ref.ndim != 3:
+        return float(np.mean(psnr_frames(reference, test)))
+    return mean_psnr(psnr_frames(ref, test), ref)
 
 
 def ssim(reference: np.ndarray, test: np.ndarray) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import EmcodecError, InputError
-from ..metrics import data_range, psnr_frames, ssim_frames
+from ..metrics import data_range, mean_psnr, psnr_frames, ssim_frames
 from . import baselines as bl
 from .matching import Sizer, match_budget, scan_grid
 
@@ -180,7 +180,7 @@ def _to_source(values: np.ndarray, movie: Movie) -> np.ndarray:
 
 def _scores(movie: Movie, decoded: np.ndarray, peak: float, *, with_ssim: bool = True) -> dict:
     p = psnr_frames(movie.reference, decoded, peak)
-    out = {"psnr": float(np.mean(p)), "psnr_frames": [float(v) for v in p]}
+    out = {"psnr": mean_psnr(p, movie.reference), "psnr_frames": [float(v) for v in p]}
     if with_ssim:
         s = ssim_frames(movie.reference, decoded)
         out["ssim"] = float(np.mean(s))
