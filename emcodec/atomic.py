@@ -7,7 +7,9 @@ under its name; the temporary file sits in the target's directory so the rename 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 from pathlib import Path
 from typing import Iterable
 
@@ -33,11 +35,57 @@ def check_target(target, *, force: bool, inputs: Iterable = ()) -> Path:
     return target
 
 
-def temporary_path(target) -> Path:
-    """A fresh, hidden `.name.<hex>.part` beside `target`, created exclusively."""
+def _host() -> str:
+    """This machine's name as one file-name field (no dots)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname() or "host")
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists here (one we may not signal still exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_stale(target) -> list[Path]:
+    """Remove part files of `target` left by killed runs: only those written on this host by
+    a process that no longer exists (a re-queued cluster job's live part file is kept)."""
     target = Path(target)
     parent = target.resolve().parent
-    temp = parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.part$")
+    removed = []
+    try:
+        candidates = list(parent.glob(f".{glob_escape(target.name)}.*.part"))
+    except OSError:
+        return removed
+    for path in candidates:
+        m = pattern.match(path.name)
+        if m and m["host"] == _host() and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", name)
+
+
+def temporary_path(target) -> Path:
+    """A fresh, hidden `.name.<host>.<pid>.<hex>.part` beside `target`, created exclusively.
+
+    Host and process id let a later run tell a killed run's leftover (removed) from another
+    live run's file (kept)."""
+    target = Path(target)
+    parent = target.resolve().parent
+    remove_stale(target)
+    temp = parent / f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.part"
     try:
         # O_EXCL: never clobber someone else's file; 0o666 lets the umask decide permissions
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

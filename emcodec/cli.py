@@ -329,10 +329,16 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Entry point: turns every failure into one line and an exit code."""
+    from .signals import EXIT_TERMINATED, Terminated, sigterm_unwinds
+
     try:
-        status = cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
+        with sigterm_unwinds():
+            status = cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
         if isinstance(status, int) and not isinstance(status, bool):
             return status  # ctx.exit(n) from a command (verify: some files damaged)
+    except Terminated:
+        click.echo("error: terminated (SIGTERM); unfinished output removed", err=True)
+        return EXIT_TERMINATED
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         return 130
