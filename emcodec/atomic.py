@@ -16,6 +16,9 @@ from typing import Iterable
 from .errors import OutputError
 
 
+DIRECTORY_OUTPUTS = (".zarr",)  # outputs that are folders (a zarr store): replaced whole, like a file
+
+
 def check_target(target, *, force: bool, inputs: Iterable = ()) -> Path:
     """Refuse to overwrite an input (even with force) or an existing file (without force)."""
     target = Path(target)
@@ -25,7 +28,7 @@ def check_target(target, *, force: bool, inputs: Iterable = ()) -> Path:
             raise OutputError(f"{target}: refusing to overwrite the input file")
         if not target.exists() and target.resolve() == src.resolve():
             raise OutputError(f"{target}: refusing to overwrite the input file")
-    if target.is_dir():
+    if target.is_dir() and target.suffix.lower() not in DIRECTORY_OUTPUTS:
         raise OutputError(f"'{target}' is a directory")
     if os.path.lexists(target) and not force:
         raise OutputError(f"'{target}' exists; use --force to overwrite")

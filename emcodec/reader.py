@@ -142,23 +142,9 @@ class TcsMovie:
             return frames
 
     def _decode(self, start: int, stop: int) -> np.ndarray:
-        from .codec import MOVIE_METHODS, _as_movie, _per_group, _restore_bad_pixels, to_dtype
-
-        h, t = self.header, self._reader.trailer
         decoder, device = self._ready()
-        group_range = range(start // h.B, (stop - 1) // h.B + 1)
-        if self.method in MOVIE_METHODS:
-            decoded = _as_movie(self._reader, decoder, start, stop)
-        else:
-            decoded = _per_group(self._reader, decoder, group_range, device)
-        out = np.empty((stop - start, h.height, h.width), h.dtype)
-        for g, group, x, _residual in decoded:
-            first = g * h.B
-            lo, hi = max(start, first), min(stop, first + group.n_valid)
-            part = to_dtype(x[lo - first:hi - first], h.dtype, t.value_min, t.value_max)
-            _restore_bad_pixels(part, group, lo - first)
-            out[lo - start:hi - start] = part
-            self.decoded_groups += 1
+        out, groups = decode_range(self._reader, decoder, self.method, start, stop, device)
+        self.decoded_groups += groups
         return out
 
     def _ready(self):
@@ -197,3 +183,25 @@ class TcsMovie:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
+
+
+def decode_range(reader, decoder, method: str, start: int, stop: int, device) -> tuple[np.ndarray, int]:
+    """Frames [start, stop) of an open TcsReader as `codec.decompress` writes them (the
+    source's dtype and range, NaN at bad pixels), and how many groups were decoded."""
+    from .codec import MOVIE_METHODS, _as_movie, _per_group, _restore_bad_pixels, to_dtype
+
+    h, t = reader.header, reader.trailer
+    if method in MOVIE_METHODS:
+        decoded = _as_movie(reader, decoder, start, stop)
+    else:
+        decoded = _per_group(reader, decoder, range(start // h.B, (stop - 1) // h.B + 1), device)
+    out = np.empty((stop - start, h.height, h.width), h.dtype)
+    n = 0
+    for g, group, x, _residual in decoded:
+        first = g * h.B
+        lo, hi = max(start, first), min(stop, first + group.n_valid)
+        part = to_dtype(x[lo - first:hi - first], h.dtype, t.value_min, t.value_max)
+        _restore_bad_pixels(part, group, lo - first)
+        out[lo - start:hi - start] = part
+        n += 1
+    return out, n

@@ -50,6 +50,7 @@ class Format:
     name: str  # what StackInfo.source_format says
     extensions: tuple[str, ...]  # lower case, with the dot
     module: str  # emcodec.formats.<module>
+    directory: bool = False  # the movie is a folder (a zarr store), read and written as one file
 
 
 FORMATS = (
@@ -59,6 +60,8 @@ FORMATS = (
     Format("emd", (".emd",), "vendor"),
     Format("ser", (".ser",), "vendor"),
     Format("eer", (".eer",), "eer"),  # tifffile + imagecodecs
+    Format("zarr", (".zarr",), "ome_zarr", directory=True),  # zarr-python 3, OME-NGFF 0.5 ([zarr] extra)
+    Format("hdf5", (".h5", ".hdf5"), "hdf5"),  # h5py ([zarr] extra)
 )
 
 
@@ -96,6 +99,13 @@ def _format_of(path) -> Format:
         ) from None
 
 
+def is_store(path) -> bool:
+    """A folder that is one movie (a .zarr store), not a folder of movies or frames."""
+    path = os.path.normpath(os.fspath(path))
+    fmt = _by_extension().get(os.path.splitext(path)[1].lower())
+    return fmt is not None and fmt.directory and os.path.isdir(path)
+
+
 def stack_format(path) -> str:
     """The format's name ("tiff", "mrc", ...) from the extension; anything else is an InputError."""
     return _format_of(path).name
@@ -113,6 +123,8 @@ def open_stack(path, options: ReadOptions | None = None) -> StackReader:
     options = options or ReadOptions()
     if options.series:
         return SeriesReader(path, options)
+    if is_store(path):
+        return _module(_format_of(path)).open_reader(path, os.path.basename(os.path.normpath(path)), options, "zarr")
     if os.path.isdir(path) or is_glob(path) and not os.path.exists(path):
         raise InputError(f"'{path}' is a folder or a glob: give --series to read its files as the frames "
                          "of one movie")
