@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 
 import click
@@ -332,7 +333,9 @@ def main(argv=None) -> int:
     from .signals import EXIT_TERMINATED, Terminated, sigterm_unwinds
 
     try:
-        with sigterm_unwinds():
+        with sigterm_unwinds(), warnings.catch_warnings():
+            if not os.environ.get("EMCODEC_DEBUG"):  # library warnings would break the one-line rule
+                warnings.simplefilter("ignore")
             status = cli.main(args=argv, prog_name="emcodec", standalone_mode=False)
         if isinstance(status, int) and not isinstance(status, bool):
             return status  # ctx.exit(n) from a command (verify: some files damaged)

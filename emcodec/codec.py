@@ -100,6 +100,19 @@ def parse_quantize(value: str | float | None) -> str | float:
     return step
 
 
+def check_detector(gain, offset, read_noise) -> None:
+    """--gain, --offset, --read-noise: finite numbers (gain > 0, read noise >= 0), checked
+    before any reading, so inf or nan is one clear line rather than a failure deep inside."""
+    for name, value, ok in (("--gain", gain, lambda v: v > 0), ("--offset", offset, lambda v: True),
+                            ("--read-noise", read_noise, lambda v: v >= 0)):
+        if value is None:
+            continue
+        if not np.isfinite(value):
+            raise EmcodecError(f"{name} must be a finite number, got {value}")
+        if not ok(value):
+            raise EmcodecError(f"{name} must be {'positive' if name == '--gain' else '>= 0'}, got {value}")
+
+
 def choose_quantizer(frames: np.ndarray, B: int, quantize: str | float, *, gain=None, offset=None,
                      read_noise=None) -> tuple[Quantizer | None, str]:
     """The file's quantiser (None: lossless) and a line saying why, from its first group."""
@@ -161,7 +174,10 @@ def compress(
         raise EmcodecError(f"zstd level must be between 1 and 22, got {level}")
     if not 0 <= seed < 2**64:
         raise EmcodecError("seed must be between 0 and 2**64 - 1")
+    check_detector(gain, offset, read_noise)
     to_path = isinstance(output, (str, os.PathLike)) and str(output) != STDIO
+    if not to_path and str(output) == STDIO and (sys.stdout is None or sys.stdout.closed):
+        raise OutputError("standard output is closed; give -o FILE")
     if verify_written and not to_path:
         raise EmcodecError("--verify needs a file output (it reads the written file back), not -o -")
     given = isinstance(source, StackReader)  # an open reader: an in-memory array (emcodec.api)

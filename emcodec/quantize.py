@@ -221,7 +221,7 @@ def estimate_noise(frames: np.ndarray, *, block: int = 4, max_side: int = 128, m
     mx = means[order[:, per_bin // 2]]
     vy = np.partition(var[order], q, axis=1)[:, q] / QUANTILE_BIAS
     level, noise = statistics.median(mx.tolist()), statistics.median(vy.tolist())  # 16 values: no numpy needed
-    if np.ptp(mx) >= NARROW * abs(level):
+    if np.ptp(mx) > 0 and np.ptp(mx) >= NARROW * abs(level):  # (all-zero frames: no slope to fit)
         # least squares written out: np.polyfit goes through BLAS, whose idle threads then
         # spin for a while, costing as much CPU as compressing a short movie
         dx = mx - mx.mean()
