@@ -97,6 +97,16 @@ def test_flicker_is_not_moved_by_single_events():
     assert boundary_flicker(ref, decoded, B) == pytest.approx(1.0, abs=0.3)
 
 
+def test_sawtooth_leaves_blank_frames_out(drifting):
+    """A beam blank returned exactly would be a 200 dB frame at one position of the group."""
+    clean, _ = drifting
+    blanked = clean.copy()
+    blanked[18:21] = 0
+    decoded = blanked + np.random.default_rng(2).normal(0, 1.0, blanked.shape).astype(np.float32)
+    decoded[18:21] = 0
+    assert sawtooth(blanked, decoded, B) < 0.5
+
+
 def test_psnr_leaves_blank_reference_frames_out():
     from emcodec.metrics import psnr
 

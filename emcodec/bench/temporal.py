@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from emcodec.encoder import ACCUMULATORS
-from emcodec.metrics import data_range, psnr_frames
+from emcodec.metrics import data_range, imaged_frames, psnr_frames
 
 PSNR_CAP = 200.0  # dB for exact frames, so a perfect decoder scores a 0 dB sawtooth
 
@@ -44,7 +44,8 @@ def sawtooth(reference, decoded, B: int) -> float:
         raise ValueError(f"need at least one whole group of B={B} frames, got {len(ref)}")
     n = groups * B
     p = np.minimum(psnr_frames(ref[:n], dec[:n], data_range(ref)), PSNR_CAP)
-    by_position = p.reshape(groups, B).mean(axis=0)
+    p = np.where(imaged_frames(ref[:n]), p, np.nan)  # a blank (beam off) is an event, not a position
+    by_position = np.nanmean(p.reshape(groups, B), axis=0)
     return float(by_position.max() - by_position.min())
 
 
