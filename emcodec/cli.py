@@ -66,9 +66,10 @@ def cli():
 
 
 @cli.command()
-@click.argument("movie", type=click.Path())
+@click.argument("movies", nargs=-1, required=True, type=click.Path())
 @click.option("-B", "B", type=int, default=10, show_default=True, help="Frames summed into one measurement (2-64).")
-@click.option("-o", "--output", help="Output .tcs file, or - for stdout. [default: MOVIE with .tcs]")
+@click.option("-o", "--output", help="Output .tcs file, or - for stdout; for several inputs (or a folder, or a "
+              "glob) a folder that mirrors their tree. [default: MOVIE with .tcs]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Mask seed (masks are a function of it).")
 @click.option("--level", type=int, default=1, show_default=True, help="zstd level for the measurement (1-22).")
 @click.option("--quantize", default="auto", show_default=True,
@@ -88,9 +89,15 @@ def cli():
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--verify", "verify_written", is_flag=True,
               help="Read the written file back and check every checksum before reporting success.")
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batches: files processed at once in local processes (with --scheduler local: workers).")
+@click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's address "
+              "(tcp://host:8786), or 'local' to start one here. Needs the [dask] extra.")
+@click.option("--skip-existing", is_flag=True, help="Batches: leave files whose output exists alone (re-run a batch).")
+@click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, no_split, series, eer_fraction,
-             eer_upsample, gain_ref, force, verify_written, quiet):
+def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise, no_split, series, eer_fraction,
+             eer_upsample, gain_ref, force, verify_written, n_jobs, scheduler, skip_existing, as_json, quiet):
     """Compress a movie (TIFF, MRC, DM3/DM4, Velox EMD, TIA SER, EER, a folder of frames) into a .tcs file.
 
     \b
@@ -104,11 +111,25 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
       emcodec compress insitu.dm4                     # vendor formats need: pip install 'emcodec[formats]'
       emcodec compress movie.eer --eer-fraction 20 --eer-upsample 2 --gain-ref movie.gain
       emcodec compress frames/ --series               # frame_1.dm4, frame_2.dm4, ... frame_10.dm4
+      emcodec compress session/ -o archive/ --jobs 2  # every movie under session/, tree mirrored
+      emcodec compress 'runs/*.tif' -o archive/ --skip-existing --scheduler tcp://head:8786
     """
-    from .codec import compress as run
+    from .api import compress as run
+    from .batch import COMPRESS, is_batch
     from .formats.options import default_output, read_options
     from .stacks import open_stack
 
+    if is_batch(list(movies), series):
+        if series:
+            raise EmcodecError("--series reads one movie from one folder or glob; give one at a time")
+        from .formats import ReadOptions
+
+        options = dict(B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
+                       read_noise=read_noise, split_cuts=not no_split, force=force, verify_written=verify_written,
+                       read_options=ReadOptions(eer_fraction=eer_fraction or 1, eer_upsample=int(eer_upsample or 1),
+                                                gain_ref=gain_ref))
+        return _batch(COMPRESS, list(movies), output, options, n_jobs, scheduler, skip_existing, as_json, quiet)
+    movie = movies[0]
     options = read_options(movie, series=series, eer_fraction=eer_fraction, eer_upsample=eer_upsample,
                            gain_ref=gain_ref)
     if output is None:
@@ -129,8 +150,11 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
 
 
 @cli.command()
-@click.argument("tcs", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs. [default: <name>.decoded.<source extension>]")
+@click.argument("tcs_files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("-o", "--output", help="Output .tif/.tiff/.mrc/.mrcs/.zarr/.h5; for several inputs (or a folder, or a "
+              "glob) a folder that mirrors their tree. [default: <name>.decoded.<source extension>]")
+@click.option("--to", "to_ext", type=click.Choice([".tif", ".mrc", ".zarr", ".h5"]),
+              help="Batches: the output format. [default: the source's]")
 @click.option("--method", default="movie", show_default=True,
               help="Decoder: movie (frames follow the motion, fused across neighbouring groups); preview (fast, "
                    "watchable, not for measuring: each group's normalised measurement moved along the motion); "
@@ -148,8 +172,15 @@ def compress(movie, B, output, seed, level, quantize, gain, offset, read_noise, 
                    "(NaN for float) and listed. Exit status 2 when frames were lost.")
 @click.option("--max-memory", help="Memory one group's decode may use, e.g. 16G (default: the free RAM "
               "and cgroup limit; decoding is refused up front when its estimate is larger).")
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batches: files processed at once in local processes (with --scheduler local: workers).")
+@click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's address "
+              "(tcp://host:8786), or 'local' to start one here. Needs the [dask] extra.")
+@click.option("--skip-existing", is_flag=True, help="Batches: leave files whose output exists alone (re-run a batch).")
+@click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs, output, method, frames, window, device, threads, force, salvage, max_memory, quiet):
+def decompress(tcs_files, output, to_ext, method, frames, window, device, threads, force, salvage, max_memory, n_jobs,
+               scheduler, skip_existing, as_json, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
@@ -160,11 +191,23 @@ def decompress(tcs, output, method, frames, window, device, threads, force, salv
       emcodec decompress movie.tcs --frames 0:30 -o preview.tif
       cat movie.tcs | emcodec decompress - -o movie.tif
       emcodec decompress cut-short.tcs --salvage  # exit 2: some frames lost
+      emcodec decompress movie.tcs -o movie.zarr  # OME-Zarr (or -o movie.h5): pip install 'emcodec[zarr]'
+      emcodec decompress archive/ -o decoded/ --to .h5 --jobs 2 --skip-existing
     """
-    from .codec import decompress as run
+    from .api import decompress as run
+    from .batch import DECOMPRESS, is_batch
     from .memory import parse_size
 
     max_memory = parse_size(max_memory) if max_memory is not None else None
+    if is_batch(list(tcs_files)):
+        if salvage or "-" in tcs_files:
+            raise EmcodecError("--salvage and - (stdin) take one file at a time")
+        parallel = n_jobs > 1 or scheduler
+        options = dict(method=method, frames=frames, window=window, device=device, force=force,
+                       max_memory=max_memory, threads=threads or (1 if parallel else 0))
+        return _batch(DECOMPRESS, list(tcs_files), output, options, n_jobs, scheduler, skip_existing, as_json,
+                      quiet, to_ext)
+    tcs = tcs_files[0]
     total = None
     if tcs != "-" and not salvage:
         from .codec import info as tcs_info
@@ -172,12 +215,29 @@ def decompress(tcs, output, method, frames, window, device, threads, force, salv
         total = tcs_info(tcs)["frames"]
     with progress_bar(total, "decode", quiet) as advance:
         missing: list = []
-        target = run(tcs, output, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
+        target = run(tcs, output or True, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
                      salvage=salvage, missing=missing, max_memory=max_memory, progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
     if missing:
         click.get_current_context().exit(EXIT_PARTIAL)
+
+
+def _batch(kind, inputs, output, options, n_jobs, scheduler, skip_existing, as_json, quiet, to_ext=None):
+    """Run a batch (emcodec/batch.py), print a table or JSON; exit 1 when any file failed."""
+    from . import batch
+
+    if output == "-":
+        raise EmcodecError("-o - takes one input; for several give a folder")
+    jobs = batch.plan(inputs, kind, output, to_ext)
+    say = (lambda r: None) if quiet or as_json else \
+        (lambda r: click.echo(f"{r['status']}: {r['input']}" + (f": {r['error']}" if r["error"] else ""), err=True))
+    results = batch.run(jobs, options, n_jobs=n_jobs, scheduler=scheduler, skip_existing=skip_existing,
+                        on_result=say)
+    if as_json or not quiet:
+        click.echo(json.dumps(results, indent=2) if as_json else batch.table(results))
+    if any(r["status"] == "failed" for r in results):
+        click.get_current_context().exit(EXIT_ERROR)
 
 
 @cli.command()

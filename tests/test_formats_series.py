@@ -36,7 +36,9 @@ def test_series_reads_frames_in_natural_order(tmp_path):
 
 def test_series_from_the_command_line(tmp_path):
     folder = frames_folder(tmp_path)
-    assert main(["compress", str(folder), "-B", "4", "-q"]) == 1  # a folder without --series
+    # without --series a folder is a batch: each file its own movie (issue 18)
+    assert main(["compress", str(folder), "-B", "4", "-q", "-o", str(tmp_path / "each")]) == 0
+    assert len(list((tmp_path / "each").glob("frame_*.tcs"))) == 12
     assert main(["compress", str(folder) + "/", "--series", "-B", "4", "-q"]) == 0
     facts = tcs_info(tmp_path / "frames.tcs")
     assert facts["frames"] == 12 and facts["metadata"]["source_extra"]["last_file"] == "frame_12.tif"
