@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[decode,bench,test,formats,dask,zarr]"
+	$(BIN)/python -m pip install -q -e ".[decode,bench,test,formats,dask,zarr,napari]"
 	touch $(STAMP)
 
 install: $(STAMP)
