@@ -27,7 +27,7 @@ from .coherence import CutDetector, split
 from .encoder import DEFAULT_B, GroupEncoder, check_B, spare_core, usable_cores
 from .errors import ContainerError, EmcodecError, InputError, OutputError
 from .masks import DENSITY
-from .quantize import AUTO_STEP, MAX_STEP, MIN_STEP, Quantizer, auto_quantizer
+from .quantize import AUTO_STEP, MAX_DETECTOR, MAX_STEP, MIN_GAIN, MIN_STEP, Quantizer, auto_quantizer
 
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
@@ -109,6 +109,8 @@ def check_detector(gain, offset, read_noise) -> None:
             continue
         if not np.isfinite(value):
             raise EmcodecError(f"{name} must be a finite number, got {value}")
+        if abs(value) > MAX_DETECTOR or (name == "--gain" and 0 < value < MIN_GAIN):
+            raise EmcodecError(f"{name} must be within {MIN_GAIN:g} .. {MAX_DETECTOR:g}, got {value}")
         if not ok(value):
             raise EmcodecError(f"{name} must be {'positive' if name == '--gain' else '>= 0'}, got {value}")
 
@@ -670,6 +672,8 @@ def decompress(
                         progress(hi - lo)
                     continue
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
+                if not np.isfinite(x).all():
+                    raise ContainerError(f"group {g} decodes to non-finite values: the file is inconsistent")
                 out = to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max)
                 n_bad = _restore_bad_pixels(out, group, lo - first)
                 writer.write(out)

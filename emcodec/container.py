@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import zstandard
 
-from . import badpixels
+from . import badpixels, fields
 from .errors import ChecksumError, ContainerError, VersionError
 from .quantize import TRANSFORM_ANSCOMBE, TRANSFORM_NONE, TRANSFORMS, Quantizer, to_unsigned
 
@@ -314,6 +314,8 @@ def read_header(f: BinaryIO) -> Header:
         raise ContainerError("header metadata is nested too deeply") from None
     if not isinstance(metadata, dict):
         raise ContainerError("header metadata is not a JSON object")
+    fields.check_shape(height, width, density)
+    fields.check_metadata(metadata)
     quantizer = _read_coding(coding, B * density, dtype_name) if coding else None
     return Header(B, seed, height, width, dtype_name, density, metadata, version, quantizer)
 
@@ -378,6 +380,8 @@ def _read_record(f: BinaryIO, header: Header, rec: bytes) -> _Record:
     code = r.code if r.code in STORED_DTYPES else None
     if code is None or r.raw_len != header.height * header.width * np.dtype(STORED_DTYPES[code]).itemsize:
         raise ContainerError(f"group {r.index} record is corrupt (its size does not match the frame shape)")
+    fields.check_record(r.index, np.dtype(STORED_DTYPES[code]).kind, r.offset, header.dtype,
+                        header.quantizer is not None)
     if r.flt & FLAG_BAD_PIXELS and (header.version < 3 or header.dtype != "float32"):
         raise ContainerError(f"group {r.index} record is corrupt (a bad-pixel map in a file that cannot have one)")
     return r
@@ -490,6 +494,7 @@ class TcsReader:
             raise ContainerError("trailer is corrupt (frame count does not match the groups)")
         if any(not self._data_start <= o < end - TAIL.size - length for o in trailer.offsets):
             raise ContainerError("trailer is corrupt (group offset out of range)")
+        fields.check_value_range(trailer.value_min, trailer.value_max, self.header.dtype)
         f.seek(self._data_start)
         return trailer
 
@@ -506,6 +511,13 @@ class TcsReader:
                                  payloads)
         if group.index != index:
             raise ContainerError(f"group {index} record holds index {group.index}: the file is corrupt")
+        t, B = self.trailer, self.header.B
+        if group.n_valid != min(B, t.frame_count - index * B):
+            raise ContainerError(f"group {index} holds {group.n_valid} frames where the trailer implies "
+                                 f"{min(B, t.frame_count - index * B)}: the file is inconsistent")
+        if payloads == DECODE:
+            for part in group.parts:
+                fields.check_measurement(part.measurement, B, t.value_min, t.value_max, index)
         return group
 
     def verify(self, indices=None) -> None:
@@ -577,4 +589,5 @@ class TcsReader:
         trailer = _parse_trailer(body)
         if not (n_groups - 1) * self.header.B < trailer.frame_count <= n_groups * self.header.B:
             raise ContainerError("trailer is corrupt (frame count does not match the groups)")
+        fields.check_value_range(trailer.value_min, trailer.value_max, self.header.dtype)
         self.trailer = trailer

@@ -31,6 +31,7 @@ TRANSFORMS = {TRANSFORM_NONE: "none", TRANSFORM_ANSCOMBE: "generalised-anscombe"
 # rate-distortion measurements in docs/BENCHMARKS.md ("Quantised measurement").
 AUTO_STEP = 1.0
 MIN_STEP, MAX_STEP = 0.01, 16.0
+MIN_GAIN, MAX_DETECTOR = 1e-12, 1e12  # beyond these the transform's squares overflow float64
 LUT_SLACK = 1.25  # a new table covers a quarter more than asked, so it is rarely rebuilt
 MAX_TABLE = 1 << 22  # entries (4-32 MB); wider measurements (32-bit counts) use the formula per pixel
 
@@ -51,10 +52,11 @@ class Quantizer:
     def __post_init__(self):
         if not (MIN_STEP <= self.step <= MAX_STEP):
             raise ValueError(f"quantiser step must be between {MIN_STEP} and {MAX_STEP}, got {self.step}")
-        if not (self.gain > 0 and np.isfinite(self.gain)):
-            raise ValueError(f"detector gain must be positive, got {self.gain}")
-        if not (np.isfinite(self.offset) and self.read_noise >= 0 and np.isfinite(self.read_noise)):
-            raise ValueError("detector offset and read noise must be finite (read noise >= 0)")
+        if not (MIN_GAIN <= self.gain <= MAX_DETECTOR):
+            raise ValueError(f"detector gain must be between {MIN_GAIN:g} and {MAX_DETECTOR:g}, got {self.gain}")
+        if not (abs(self.offset) <= MAX_DETECTOR and 0 <= self.read_noise <= MAX_DETECTOR):
+            raise ValueError(f"detector offset and read noise must be finite, within {MAX_DETECTOR:g} "
+                             "(read noise >= 0)")
 
     # ------------------------------------------------------------ the transform
 
