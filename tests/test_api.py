@@ -114,3 +114,16 @@ def test_decompress_with_out_writes_the_file(movie, tmp_path):
     assert frames.shape == (20, 48, 48)
     with emcodec.open(d / "m.tcs", method="gap-tv", device="cpu", threads=1) as m:
         assert np.array_equal(m[0:20], frames)
+
+
+def test_the_array_api_compresses_without_torch_or_dask(tmp_path):
+    """`pip install emcodec` (no extras) is enough to compress: nothing heavy is imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, emcodec; "
+            f"emcodec.compress(np.ones((12, 16, 16), np.uint16), r'{tmp_path / 'x.tcs'}', B=4); "
+            "m = emcodec.open(r'%s'); assert len(m) == 12; " % (tmp_path / "x.tcs")
+            + "heavy = [k for k in ('torch', 'dask', 'zarr', 'h5py', 'cv2') if k in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
