@@ -172,6 +172,9 @@ def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise,
                    "(NaN for float) and listed. Exit status 2 when frames were lost.")
 @click.option("--max-memory", help="Memory one group's decode may use, e.g. 16G (default: the free RAM "
               "and cgroup limit; decoding is refused up front when its estimate is larger).")
+@click.option("--dtype", "out_dtype", type=click.Choice(["float32"]),
+              help="Write float32 frames, unrounded (low-dose integer movies posterise when rounded). "
+                   "[default: the source's dtype]")
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batches: files processed at once in local processes (with --scheduler local: workers).")
 @click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's address "
@@ -179,8 +182,8 @@ def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise,
 @click.option("--skip-existing", is_flag=True, help="Batches: leave files whose output exists alone (re-run a batch).")
 @click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(tcs_files, output, to_ext, method, frames, window, device, threads, force, salvage, max_memory, n_jobs,
-               scheduler, skip_existing, as_json, quiet):
+def decompress(tcs_files, output, to_ext, method, frames, window, device, threads, force, salvage, max_memory,
+               out_dtype, n_jobs, scheduler, skip_existing, as_json, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
 
     \b
@@ -204,7 +207,7 @@ def decompress(tcs_files, output, to_ext, method, frames, window, device, thread
             raise EmcodecError("--salvage and - (stdin) take one file at a time")
         parallel = n_jobs > 1 or scheduler
         options = dict(method=method, frames=frames, window=window, device=device, force=force,
-                       max_memory=max_memory, threads=threads or (1 if parallel else 0))
+                       max_memory=max_memory, dtype=out_dtype, threads=threads or (1 if parallel else 0))
         return _batch(DECOMPRESS, list(tcs_files), output, options, n_jobs, scheduler, skip_existing, as_json,
                       quiet, to_ext)
     tcs = tcs_files[0]
@@ -216,7 +219,7 @@ def decompress(tcs_files, output, to_ext, method, frames, window, device, thread
     with progress_bar(total, "decode", quiet) as advance:
         missing: list = []
         target = run(tcs, output or True, method=method, frames=frames, window=window, device=device, threads=threads, force=force,
-                     salvage=salvage, missing=missing, max_memory=max_memory, progress=advance,
+                     salvage=salvage, missing=missing, max_memory=max_memory, dtype=out_dtype, progress=advance,
                      warn=lambda message: click.echo(f"warning: {message}", err=True))
     _say(quiet, f"{tcs} -> {target} (self-check per group: {target.name}.emcodec.json)")
     if missing:
@@ -266,6 +269,7 @@ def info(tcs, as_json):
     else:
         facts["measurement"] = "lossless" + (f" ({meta['quantize']})" if meta.get("quantize") else "")
     facts.pop("payload_verified")
+    levels = facts.pop("grey_levels")
     cuts = facts.pop("scene_cuts_at")
     if cuts:
         facts["split_groups"] = f"{facts['split_groups']} (scene cuts before frames {', '.join(map(str, cuts))})"
@@ -283,6 +287,9 @@ def info(tcs, as_json):
     click.echo(f"{'encoder':<{width}}  {meta.get('encoder')}")
     click.echo(f"{'checksums':<{width}}  header and trailer only; the payload was not verified "
                "(emcodec verify checks it)")
+    if levels:
+        click.echo(f"{'precision':<{width}}  the source's {facts['dtype']} values span {levels} grey levels: decoded "
+                   "integers posterise (decompress --dtype float32 keeps the decoder's precision)")
 
 
 @cli.command()

@@ -327,6 +327,7 @@ def info(source: str | os.PathLike) -> dict:
             "scene_cuts_at": [g * h.B + first for g, parts in enumerate(layout) for first, _ in parts[1:]],
             "metadata": h.metadata,
             "payload_verified": False,  # header and trailer checksums only: `emcodec verify` reads the rest
+            "grey_levels": posterised(h.dtype, t.value_min, t.value_max),  # None: rounding loses nothing visible
         }
     finally:
         reader._f.close()
@@ -384,6 +385,18 @@ def default_output(tcs_path: str, header: Header) -> Path:
     base = Path(tcs_path) if tcs_path != STDIO else Path("stdin.tcs")
     stem = base.name[:-4] if base.name.lower().endswith(".tcs") else base.name
     return base.with_name(f"{stem}.decoded{ext}")
+
+
+OUTPUT_DTYPES = (None, "float32")  # None: the source's dtype
+POSTERISED_LEVELS = 1024  # integer sources with fewer grey levels than this lose precision when rounded
+
+
+def posterised(dtype: str, value_min: float, value_max: float) -> int | None:
+    """The source's grey levels when decoding to its integer dtype rounds visibly, else None."""
+    if np.dtype(dtype).kind not in "iu" or not np.isfinite(value_max - value_min):
+        return None
+    levels = int(value_max - value_min) + 1
+    return levels if levels < POSTERISED_LEVELS else None
 
 
 def to_dtype(frames: np.ndarray, dtype: str, lo: float, hi: float) -> np.ndarray:
@@ -600,6 +613,7 @@ def decompress(
     salvage: bool = False,
     missing: list | None = None,
     max_memory: int | None = None,
+    dtype: str | None = None,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Path:
@@ -611,7 +625,10 @@ def decompress(
     frames of lost groups are written as 0 (NaN for float output) and their [first, last]
     ranges are appended to `missing` (the CLI then exits 2).
     `max_memory`: bytes one group may need (default: what is available; emcodec/memory.py).
+    `dtype`: "float32" writes the decoder's values unrounded (default: the source's dtype).
     """
+    if dtype not in OUTPUT_DTYPES:
+        raise EmcodecError(f"--dtype takes {' or '.join(map(str, OUTPUT_DTYPES[1:]))}, got {dtype!r}")
     from .formats.carry import writer_fields
     from .stacks import create_stack
 
@@ -636,7 +653,8 @@ def decompress(
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",
         ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
-        fill = np.nan if np.dtype(h.dtype).kind == "f" else 0
+        out_dtype = h.dtype if dtype is None else dtype
+        fill = np.nan if np.dtype(out_dtype).kind == "f" else 0
         if lost:
             ranges = ", ".join(f"{a}-{b - 1}" for a, b in lost)  # (a None end is added below)
             labels.append(f"salvaged: frames {ranges} were damaged or missing, written as {fill}")
@@ -650,7 +668,7 @@ def decompress(
         pixel_size = h.metadata.get("pixel_size")
         groups = []
         with create_stack(
-            target, height=h.height, width=h.width, dtype=h.dtype, n_frames=stop - start,
+            target, height=h.height, width=h.width, dtype=out_dtype, n_frames=stop - start,
             pixel_size=tuple(pixel_size) if pixel_size else None, description="; ".join(labels),
             labels=labels, force=force, **writer_fields(h.metadata),
         ) as writer:
@@ -666,7 +684,7 @@ def decompress(
                 first = g * h.B
                 if group is None:  # salvage: a group that was not recovered
                     lo, hi = max(start, first), min(stop, first + h.B, t.frame_count)
-                    writer.write(np.full((hi - lo, h.height, h.width), fill, dtype=h.dtype))
+                    writer.write(np.full((hi - lo, h.height, h.width), fill, dtype=out_dtype))
                     groups.append({"group": g, "frames": [first, min(first + h.B, t.frame_count)], "missing": True})
                     if progress:
                         progress(hi - lo)
@@ -674,7 +692,7 @@ def decompress(
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 if not np.isfinite(x).all():
                     raise ContainerError(f"group {g} decodes to non-finite values: the file is inconsistent")
-                out = to_dtype(x[lo - first : hi - first], h.dtype, t.value_min, t.value_max)
+                out = to_dtype(x[lo - first : hi - first], out_dtype, t.value_min, t.value_max)
                 n_bad = _restore_bad_pixels(out, group, lo - first)
                 writer.write(out)
                 groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6),
