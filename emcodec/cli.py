@@ -6,7 +6,9 @@ one line on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import sys
 import warnings
@@ -87,6 +89,8 @@ def cli():
 @click.option("--gain-ref", type=click.Path(dir_okay=False), help="EER: gain reference (.gain, .tif or .mrc) "
               "multiplied into every frame.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--allow-truncated", is_flag=True,
+              help="Compress the complete frames of a cut-short TIFF (with a warning) instead of refusing it.")
 @click.option("--verify", "verify_written", is_flag=True,
               help="Read the written file back and check every checksum before reporting success.")
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -97,7 +101,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise, no_split, series, eer_fraction,
-             eer_upsample, gain_ref, force, verify_written, n_jobs, scheduler, skip_existing, as_json, quiet):
+             eer_upsample, gain_ref, force, allow_truncated, verify_written, n_jobs, scheduler, skip_existing, as_json, quiet):
     """Compress a movie (TIFF, MRC, DM3/DM4, Velox EMD, TIA SER, EER, a folder of frames) into a .tcs file.
 
     \b
@@ -127,11 +131,12 @@ def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise,
         options = dict(B=B, seed=seed, level=level, quantize=quantize, gain=gain, offset=offset,
                        read_noise=read_noise, split_cuts=not no_split, force=force, verify_written=verify_written,
                        read_options=ReadOptions(eer_fraction=eer_fraction or 1, eer_upsample=int(eer_upsample or 1),
-                                                gain_ref=gain_ref))
+                                                gain_ref=gain_ref, allow_truncated=allow_truncated))
         return _batch(COMPRESS, list(movies), output, options, n_jobs, scheduler, skip_existing, as_json, quiet)
     movie = movies[0]
-    options = read_options(movie, series=series, eer_fraction=eer_fraction, eer_upsample=eer_upsample,
-                           gain_ref=gain_ref)
+    options = dataclasses.replace(read_options(movie, series=series, eer_fraction=eer_fraction,
+                                               eer_upsample=eer_upsample, gain_ref=gain_ref),
+                                  allow_truncated=allow_truncated)
     if output is None:
         output = default_output(movie, series)
     with open_stack(movie, options) as probe:
@@ -395,12 +400,26 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+@contextmanager
+def _quiet_libraries():
+    """tifffile logs what it skips in a damaged file (via logging's last-resort stderr handler);
+    emcodec reports the consequence itself, in one line. EMCODEC_DEBUG keeps the logs."""
+    log = logging.getLogger("tifffile")
+    level = log.level
+    if not os.environ.get("EMCODEC_DEBUG"):
+        log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def main(argv=None) -> int:
     """Entry point: turns every failure into one line and an exit code."""
     from .signals import EXIT_TERMINATED, Terminated, sigterm_unwinds
 
     try:
-        with sigterm_unwinds(), warnings.catch_warnings():
+        with sigterm_unwinds(), warnings.catch_warnings(), _quiet_libraries():
             if not os.environ.get("EMCODEC_DEBUG"):  # library warnings would break the one-line rule
                 warnings.simplefilter("ignore")
             status = cli.main(args=argv, prog_name="emcodec", standalone_mode=False)

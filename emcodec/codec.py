@@ -187,6 +187,10 @@ def compress(
         check_target(output, force=force, inputs=[] if given else [source])
     with source if given else open_stack(source, read_options) as reader:
         info = reader.info
+        cut = (info.extra or {}).get("truncated")
+        if cut and warn:
+            warn(f"{source} is truncated: compressing its {cut['complete_frames']} complete frame(s) of "
+                 f"{cut['expected_frames']} (--allow-truncated)")
         groups = _groups_of(reader.iter_chunks(B), B)
         first = next(groups, None)
         if first is None:

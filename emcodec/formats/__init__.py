@@ -74,6 +74,7 @@ class ReadOptions:
     eer_upsample: int = 1  # EER: 1, 2 or 4 (super-resolution from the events' sub-pixel bits)
     gain_ref: str | None = None  # EER: gain reference multiplied into every frame
     single_frames: bool = False  # set by the series reader: a vendor file's single image is a frame
+    allow_truncated: bool = False  # TIFF: compress the complete frames of a cut-short file (a warning)
 
 
 def _by_extension() -> dict[str, Format]:

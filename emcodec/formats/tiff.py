@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -24,9 +25,10 @@ from .base import (
 
 
 class _TiffReader(StackReader):
-    def __init__(self, path: str, name: str):
+    def __init__(self, path: str, name: str, allow_truncated: bool = False):
         import tifffile
 
+        self._allow_truncated = allow_truncated
         try:
             tf = tifffile.TiffFile(path)
         except Exception as e:
@@ -79,6 +81,13 @@ class _TiffReader(StackReader):
         dtype = _check_dtype(np.dtype(s.dtype), name)
         self._frame_shape = (height, width)
 
+        cut = _truncation(tf, s, n, height * width * np.dtype(s.dtype).itemsize, path)
+        if cut is not None:
+            complete, expected = cut
+            if not self._allow_truncated or complete == 0:
+                raise InputError(f"'{name}' is truncated: {complete} complete frame(s) found of {expected}"
+                                 + ("; --allow-truncated compresses those" if complete else ""))
+            n = complete
         if s.dataoffset is not None:
             stored = np.dtype(tf.byteorder + np.dtype(s.dtype).char)
             try:
@@ -102,6 +111,8 @@ class _TiffReader(StackReader):
             extra["description"] = desc
         if dtype.name != np.dtype(s.dtype).name:
             extra["stored_dtype"] = np.dtype(s.dtype).name
+        if cut is not None:
+            extra["truncated"] = {"complete_frames": cut[0], "expected_frames": cut[1]}
 
         self.info = StackInfo(
             n_frames=n,
@@ -148,6 +159,56 @@ class _TiffReader(StackReader):
         self._mm = None  # views already handed out keep their own mapping alive
         self._whole = None
         self._tf.close()
+
+
+def _truncation(tf, s, n: int, frame_bytes: int, path: str) -> tuple[int, int] | None:
+    """(complete frames, frames the file says it holds) of a cut-short TIFF; None when whole.
+
+    tifffile reads a cut file as the pages it can reach, often one, without an error: the
+    frame count the file states (ImageJ `images`, tifffile's shape), the frame data against
+    the file size and the last page's link to a next page beyond the end tell the truth.
+    """
+    size = os.path.getsize(path)
+    expected, broken = n, False
+    ij = getattr(tf, "imagej_metadata", None) or {}
+    if isinstance(ij.get("images"), int):
+        expected = max(expected, ij["images"])
+    shaped = getattr(tf, "shaped_metadata", None) or ()
+    if shaped and isinstance(shaped[0], dict) and len(shaped[0].get("shape") or ()) >= 3:
+        try:
+            expected = max(expected, int(np.prod(shaped[0]["shape"][:-2])))
+        except (TypeError, ValueError):
+            pass
+    if s.dataoffset is not None:
+        complete = int(min(n, max(0, (size - int(s.dataoffset)) // max(1, frame_bytes))))
+    else:
+        complete = 0
+        for page in s.pages:
+            ends = [int(o) + int(c) for o, c in zip(getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ()))]
+            if not ends or max(ends) > size:
+                break
+            complete += 1
+        broken = _next_page_beyond_end(tf, size)
+    if expected > complete or broken:
+        return complete, max(expected, complete + 1)
+    return None
+
+
+def _next_page_beyond_end(tf, size: int) -> bool:
+    """Whether the last page read points at a next page past the end of the file."""
+    try:
+        last = tf.pages[len(tf.pages) - 1]
+        t = tf.tiff
+        pos = int(last.offset) + t.tagnosize + len(last.tags) * t.tagsize
+        fh = tf.filehandle
+        fh.seek(pos)
+        raw = fh.read(t.offsetsize)
+        if len(raw) < t.offsetsize:
+            return True
+        nxt = int.from_bytes(raw, "little" if tf.byteorder == "<" else "big")
+        return nxt >= size
+    except Exception:  # noqa: BLE001 - a layout tifffile does not expose: no claim either way
+        return False
 
 
 def _carried(tf) -> dict:
@@ -356,7 +417,7 @@ Writer = _TiffStackWriter
 
 
 def open_reader(path: str, name: str, options, fmt: str = "") -> StackReader:
-    return _TiffReader(path, name)
+    return _TiffReader(path, name, getattr(options, "allow_truncated", False))
 
 
 def read_description(path: str, name: str) -> str:

@@ -1,0 +1,51 @@
+"""A cut-short TIFF is refused by default, or its complete frames compressed with
+--allow-truncated (issue 16, item 2)."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from emcodec.cli import main
+
+KINDS = {"imagej": dict(imagej=True), "plain": dict(photometric="minisblack"),
+         "zlib": dict(photometric="minisblack", compression="zlib"),
+         "bigtiff-zlib": dict(photometric="minisblack", compression="zlib", bigtiff=True)}
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, err
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_cut_tiff_is_never_read_as_a_shorter_movie_with_exit_0(tmp_path, capsys, kind):
+    x = np.random.default_rng(0).poisson(30, (19, 32, 40)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "whole.tif", x, **KINDS[kind])
+    data = (tmp_path / "whole.tif").read_bytes()
+    named = 0
+    for frac in (0.3, 0.55, 0.8):
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(data[: int(len(data) * frac)])
+        (tmp_path / "cut.tcs").unlink(missing_ok=True)
+        code, err = run(["compress", cut, "-B", 4, "-q", "--force"], capsys)
+        assert code == 1 and err.count("\n") == 1 and not (tmp_path / "cut.tcs").exists(), err
+        if "is truncated" not in err:
+            continue  # a decoder error on the cut data: refused all the same
+        assert "complete frame(s) found of 19" in err
+        named += 1
+        code, err = run(["compress", cut, "-B", 4, "-q", "--force", "--allow-truncated"], capsys)
+        assert code == 0, err
+        assert err.startswith("warning: ") and "is truncated: compressing its" in err and "of 19" in err
+        n = int(err.split("compressing its ")[1].split()[0])
+        code, out = main(["info", str(tmp_path / "cut.tcs"), "--json"]), capsys.readouterr().out
+        assert 1 <= n < 19 and f'"frames": {n}' in out
+    assert named == 3  # every cut was recognised as one, not only refused
+
+
+def test_a_whole_tiff_is_not_called_truncated(tmp_path, capsys):
+    for kind, kw in KINDS.items():
+        x = np.random.default_rng(1).poisson(30, (19, 16, 24)).astype(np.uint16)
+        tifffile.imwrite(tmp_path / f"{kind}.tif", x, **kw)
+        code, err = run(["compress", tmp_path / f"{kind}.tif", "-B", 4, "-q"], capsys)
+        assert code == 0 and err == "", (kind, err)
