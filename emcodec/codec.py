@@ -657,6 +657,8 @@ def decompress(
             f"emcodec {__version__} reconstruction",
             f"method={decoder.name} B={h.B} seed={h.seed}",
         ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
+        if (start, stop) != (0, t.frame_count):  # in the output itself, not only in the sidecar
+            labels.append(f"frames {start}-{stop - 1} of {t.frame_count}: the first frame here is frame {start}")
         out_dtype = h.dtype if dtype is None else dtype
         fill = np.nan if np.dtype(out_dtype).kind == "f" else 0
         if lost:

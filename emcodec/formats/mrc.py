@@ -138,7 +138,9 @@ class _MrcStackWriter(StackWriter):
         if frame_time:
             all_labels.append(f"emcodec: frame time {float(frame_time):.9g} s")
         all_labels += list(labels)
-        for chunk in _wrap_labels(description):
+        # not when the description is the labels joined (emcodec's provenance comes as both):
+        # written twice, it filled the ten slots with a copy
+        for chunk in _wrap_labels(description) if description != "; ".join(labels) else []:
             if len(all_labels) >= _MRC_MAX_LABELS:
                 break  # the description is truncated to the free label slots
             all_labels.append(chunk)

@@ -1,0 +1,26 @@
+"""What a decoded file says about itself (issue 16, item 11: the parts done here)."""
+
+import mrcfile
+import numpy as np
+import tifffile
+
+from emcodec.cli import main
+from emcodec.formats import read_description
+
+
+def test_a_frame_range_names_its_first_frame_in_the_output_and_mrc_labels_are_written_once(tmp_path, capsys):
+    x = np.random.default_rng(0).poisson(30, (12, 32, 40)).astype(np.int16)
+    with mrcfile.new(tmp_path / "m.mrc") as m:
+        m.set_data(x)
+    assert main(["compress", str(tmp_path / "m.mrc"), "-B", "4", "-q"]) == 0
+    for out, frames in (("part.mrc", "4:8"), ("part.tif", "5:10"), ("all.mrc", None)):
+        args = ["decompress", str(tmp_path / "m.tcs"), "-o", str(tmp_path / out), "--method", "gap-tv", "-q"]
+        assert main(args + (["--frames", frames] if frames else [])) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert "the first frame here is frame 4" in read_description(tmp_path / "part.mrc")
+    assert "the first frame here is frame 5" in read_description(tmp_path / "part.tif")
+    assert "first frame here" not in read_description(tmp_path / "all.mrc")
+    with mrcfile.open(tmp_path / "part.mrc") as m:
+        labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
+    assert labels.count("emcodec 0.1.0 reconstruction") == 1
+    assert not any(lab.startswith("emcodec 0.1.0 reconstruction;") for lab in labels)  # no second, joined copy
