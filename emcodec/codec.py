@@ -543,6 +543,14 @@ def _as_movie(reader, decoder, start, stop):
         yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
 
 
+def _description(labels: list[str], metadata: dict) -> str:
+    """The output's description: emcodec's provenance, then the source's own ImageJ Info."""
+    extra = metadata.get("source_extra")
+    info = extra.get("imagej_info") if isinstance(extra, dict) else None
+    text = "; ".join(labels)
+    return text + ("\n\nSource Info:\n" + info if isinstance(info, str) and info else "")
+
+
 def _restore_bad_pixels(out: np.ndarray, group, offset: int) -> int:
     """NaN at each part's recorded bad pixels in its decoded frames (`out` starts at frame
     `offset` of the group); returns the most bad pixels of a part (0: none recorded)."""
@@ -675,7 +683,7 @@ def decompress(
         groups = []
         with create_stack(
             target, height=h.height, width=h.width, dtype=out_dtype, n_frames=stop - start,
-            pixel_size=tuple(pixel_size) if pixel_size else None, description="; ".join(labels),
+            pixel_size=tuple(pixel_size) if pixel_size else None, description=_description(labels, h.metadata),
             labels=labels, force=force, **writer_fields(h.metadata),
         ) as writer:
             if method in MOVIE_METHODS:

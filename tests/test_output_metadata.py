@@ -24,3 +24,18 @@ def test_a_frame_range_names_its_first_frame_in_the_output_and_mrc_labels_are_wr
         labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
     assert labels.count("emcodec 0.1.0 reconstruction") == 1
     assert not any(lab.startswith("emcodec 0.1.0 reconstruction;") for lab in labels)  # no second, joined copy
+
+
+def test_the_source_imagej_info_travels_to_the_decoded_file(tmp_path, capsys):
+    x = np.random.default_rng(1).poisson(30, (8, 32, 40)).astype(np.uint16)
+    info = "Microscope=Krios G4\nVoltage=300 kV\nDose rate=20 e/px/s"
+    tifffile.imwrite(tmp_path / "ij.tif", x, imagej=True, metadata={"Info": info})
+    assert main(["compress", str(tmp_path / "ij.tif"), "-B", "4", "-q"]) == 0
+    for out in ("d.tif", "d.mrc"):
+        assert main(["decompress", str(tmp_path / "ij.tcs"), "-o", str(tmp_path / out), "--method", "gap-tv",
+                     "-q"]) == 0, capsys.readouterr().err
+    text = read_description(tmp_path / "d.tif")
+    assert text.startswith("emcodec 0.1.0 reconstruction") and "Source Info:\n" + info in text
+    with mrcfile.open(tmp_path / "d.mrc") as m:
+        labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
+    assert labels.count("emcodec 0.1.0 reconstruction") == 1 and any("Microscope=Krios G4" in lab for lab in labels)

@@ -138,9 +138,11 @@ class _MrcStackWriter(StackWriter):
         if frame_time:
             all_labels.append(f"emcodec: frame time {float(frame_time):.9g} s")
         all_labels += list(labels)
-        # not when the description is the labels joined (emcodec's provenance comes as both):
-        # written twice, it filled the ten slots with a copy
-        for chunk in _wrap_labels(description) if description != "; ".join(labels) else []:
+        # what the description adds to the labels only (emcodec's provenance comes as both, and
+        # written twice it filled the ten slots with a copy)
+        joined = "; ".join(labels)
+        rest = description[len(joined):].strip() if labels and description.startswith(joined) else description
+        for chunk in _wrap_labels(rest):
             if len(all_labels) >= _MRC_MAX_LABELS:
                 break  # the description is truncated to the free label slots
             all_labels.append(chunk)

@@ -24,6 +24,9 @@ from .base import (
 )
 
 
+MAX_INFO = 1 << 16  # characters of a source's ImageJ Info kept in the .tcs header
+
+
 class _TiffReader(StackReader):
     def __init__(self, path: str, name: str, allow_truncated: bool = False):
         import tifffile
@@ -113,6 +116,9 @@ class _TiffReader(StackReader):
             extra["stored_dtype"] = np.dtype(s.dtype).name
         if cut is not None:
             extra["truncated"] = {"complete_frames": cut[0], "expected_frames": cut[1]}
+        info = (getattr(tf, "imagej_metadata", None) or {}).get("Info")
+        if isinstance(info, str) and info.strip():  # the source's own notes (Fiji: Image > Show Info)
+            extra["imagej_info"] = info if len(info) <= MAX_INFO else info[:MAX_INFO] + "\n[truncated by emcodec]"
 
         self.info = StackInfo(
             n_frames=n,
