@@ -544,11 +544,18 @@ def _as_movie(reader, decoder, start, stop):
 
 
 def _description(labels: list[str], metadata: dict) -> str:
-    """The output's description: emcodec's provenance, then the source's own ImageJ Info."""
+    """The output's description: emcodec's provenance, then the source's own ImageJ Info or
+    MRC labels (emcodec's own labels of an earlier decode left out)."""
     extra = metadata.get("source_extra")
-    info = extra.get("imagej_info") if isinstance(extra, dict) else None
+    extra = extra if isinstance(extra, dict) else {}
+    info = extra.get("imagej_info")
+    own = [lab for lab in extra.get("labels") or [] if isinstance(lab, str) and not lab.startswith("emcodec")]
     text = "; ".join(labels)
-    return text + ("\n\nSource Info:\n" + info if isinstance(info, str) and info else "")
+    if isinstance(info, str) and info:
+        text += "\n\nSource Info:\n" + info
+    if own and isinstance(extra.get("labels"), list):
+        text += "\n\nSource labels:\n" + "\n".join(own)
+    return text
 
 
 def _restore_bad_pixels(out: np.ndarray, group, offset: int) -> int:

@@ -39,3 +39,15 @@ def test_the_source_imagej_info_travels_to_the_decoded_file(tmp_path, capsys):
     with mrcfile.open(tmp_path / "d.mrc") as m:
         labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
     assert labels.count("emcodec 0.1.0 reconstruction") == 1 and any("Microscope=Krios G4" in lab for lab in labels)
+
+
+def test_the_source_mrc_labels_travel_to_the_decoded_file(tmp_path, capsys):
+    with mrcfile.new(tmp_path / "s.mrc") as m:
+        m.set_data(np.random.default_rng(2).poisson(30, (8, 32, 40)).astype(np.int16))
+        m.add_label("Krios G4, 300 kV, session 2024-05-01")
+    assert main(["compress", str(tmp_path / "s.mrc"), "-B", "4", "-q"]) == 0
+    assert main(["decompress", str(tmp_path / "s.tcs"), "-o", str(tmp_path / "d.mrc"), "--method", "gap-tv",
+                 "-q"]) == 0, capsys.readouterr().err
+    with mrcfile.open(tmp_path / "d.mrc") as m:
+        labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
+    assert labels[0] == "emcodec 0.1.0 reconstruction" and "Krios G4, 300 kV, session 2024-05-01" in labels
