@@ -207,18 +207,23 @@ class MovieDecoder:
             # Nesterov / FISTA extrapolation (the plain fit converges slowly), with restarts
             t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
             z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
-        z = z_prev
-        if DETAIL_TV > 0:  # keep of what the fit adds only what TV says is structure, not noise
-            delta = z - z0
-            sigma = haar_sigma(delta)
-            if sigma > 0:
-                z = z0 + tv_plain(delta, DETAIL_TV * sigma)
+        z = self.refine(z_prev, z0, unit, B)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
             self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
         if CONSISTENCY > 0:
             self.make_consistent(frames, unit.y, eff[unit.index], s2[unit.index])
         return frames
+
+    def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int) -> np.ndarray:
+        """The prior on the fitted centre image z (z0: the fused first pass it started from):
+        keep of what the fit adds only what TV says is structure, not noise."""
+        if DETAIL_TV > 0:
+            delta = z - z0
+            sigma = haar_sigma(delta)
+            if sigma > 0:
+                return z0 + tv_plain(delta, DETAIL_TV * sigma)
+        return z
 
     @staticmethod
     def make_consistent(frames, y, eff, s2) -> None:
