@@ -67,6 +67,22 @@ def cli():
     """
 
 
+def batch_options(command):
+    """The options compress and decompress share for batches of files (and -q)."""
+    for option in reversed([
+        click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batches: files processed at once in local processes (with --scheduler local: workers)."),
+        click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's "
+                     "address (tcp://host:8786), or 'local' to start one here. Needs the [dask] extra."),
+        click.option("--skip-existing", is_flag=True,
+                     help="Batches: leave files whose output exists alone (re-run a batch)."),
+        click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
+    ]):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("movies", nargs=-1, required=True, type=click.Path())
 @click.option("-B", "B", type=int, default=10, show_default=True, help="Frames summed into one measurement (2-64).")
@@ -93,13 +109,7 @@ def cli():
               help="Compress the complete frames of a cut-short TIFF (with a warning) instead of refusing it.")
 @click.option("--verify", "verify_written", is_flag=True,
               help="Read the written file back and check every checksum before reporting success.")
-@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batches: files processed at once in local processes (with --scheduler local: workers).")
-@click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's address "
-              "(tcp://host:8786), or 'local' to start one here. Needs the [dask] extra.")
-@click.option("--skip-existing", is_flag=True, help="Batches: leave files whose output exists alone (re-run a batch).")
-@click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@batch_options
 def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise, no_split, series, eer_fraction,
              eer_upsample, gain_ref, force, allow_truncated, verify_written, n_jobs, scheduler, skip_existing, as_json, quiet):
     """Compress a movie (TIFF, MRC, DM3/DM4, Velox EMD, TIA SER, EER, a folder of frames) into a .tcs file.
@@ -180,13 +190,7 @@ def compress(movies, B, output, seed, level, quantize, gain, offset, read_noise,
 @click.option("--dtype", "out_dtype", type=click.Choice(["float32"]),
               help="Write float32 frames, unrounded (low-dose integer movies posterise when rounded). "
                    "[default: the source's dtype]")
-@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batches: files processed at once in local processes (with --scheduler local: workers).")
-@click.option("--scheduler", help="Batches: run on a Dask distributed cluster, given its scheduler's address "
-              "(tcp://host:8786), or 'local' to start one here. Needs the [dask] extra.")
-@click.option("--skip-existing", is_flag=True, help="Batches: leave files whose output exists alone (re-run a batch).")
-@click.option("--json", "as_json", is_flag=True, help="Batches: print the results as JSON instead of a table.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@batch_options
 def decompress(tcs_files, output, to_ext, method, frames, window, device, threads, force, salvage, max_memory,
                out_dtype, n_jobs, scheduler, skip_existing, as_json, quiet):
     """Rebuild a movie from a .tcs file (TCS is read from stdin with -).
