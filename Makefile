@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench weights clean
+.PHONY: install demo test bench weights prior clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ bench: $(STAMP)
 # (hours on a CPU, minutes on a GPU).
 weights: $(STAMP)
 	$(BIN)/python -m emcodec.training.reproduce --export weights
+
+# Retrain the movie decoder's learned prior (weights/refine-v1.pt, weights/prior.json): fit pairs
+# from 200 simulator movies (~20 min), then two CPU sittings resumable from
+# weights/checkpoints/refine-v1.pt (see weights/prior.json for the recorded ones).
+prior: $(STAMP)
+	mkdir -p build
+	$(BIN)/python -m emcodec.training.prior make-data --out build/prior-pairs.npz --movies 200
+	$(BIN)/python -m emcodec.training.prior train --data build/prior-pairs.npz --checkpoint build/refine-v1.pt --minutes 15
+	$(BIN)/python -m emcodec.training.prior train --data build/prior-pairs.npz --checkpoint build/refine-v1.pt --minutes 20 --resume --lr 5e-4
+	$(BIN)/python -m emcodec.training.prior export --data build/prior-pairs.npz --checkpoint build/refine-v1.pt --out weights
 
 clean:
 	rm -rf $(VENV) emcodec-demo .pytest_cache .hypothesis

@@ -11,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-PATTERNS = ("manifest.json", "evaluation.json", "README.md", "*.pt")
+PATTERNS = ("manifest.json", "prior.json", "evaluation.json", "README.md", "*.pt")
 
 
 class BuildWithWeights(build_py):

@@ -107,7 +107,8 @@ def test_movie_beats_per_group_decoding_and_binning(drift, drift_decoded):
     assert p_movie > psnr(clean, temporal.binning(noisy, B)) + 2.0
     m = temporal.motion_fidelity(clean, drift_decoded["movie"])
     assert m["slope"] > 0.6 and 0.7 < m["energy"] < 1.3
-    assert temporal.sawtooth(clean, drift_decoded["movie"], B) < 1.5
+    # frames that move keep the group's ends closer to its middle than a per-group decode does
+    assert temporal.sawtooth(clean, drift_decoded["movie"], B) < temporal.sawtooth(clean, drift_decoded["tcsdl"], B)
 
 
 def test_fusion_across_groups_adds_over_one_group(drift, drift_decoded, tmp_path):

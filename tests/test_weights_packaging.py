@@ -32,10 +32,11 @@ def test_a_built_wheel_carries_the_weights_and_finds_them(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("emcodec-*.whl")
     manifest = json.loads((ROOT / "weights" / "manifest.json").read_text())["weights"]
+    prior = json.loads((ROOT / "weights" / "prior.json").read_text())  # the movie decoder's learned prior
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-        assert "emcodec/weights/manifest.json" in names
-        for entry in manifest.values():
+        assert "emcodec/weights/manifest.json" in names and "emcodec/weights/prior.json" in names
+        for entry in [*manifest.values(), prior]:
             data = z.read(f"emcodec/weights/{entry['file']}")
             assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         z.extractall(tmp_path / "site")
@@ -48,7 +49,7 @@ def test_a_built_wheel_carries_the_weights_and_finds_them(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     package, folder, found = out.stdout.splitlines()
     assert package.startswith(str(tmp_path / "site")) and folder == str(tmp_path / "site" / "emcodec" / "weights")
-    assert found == str(sorted(e["file"] for e in manifest.values()))
+    assert found == str(sorted([*(e["file"] for e in manifest.values()), prior["file"]]))
 
 
 def small_tcs(tmp_path, B, capsys):

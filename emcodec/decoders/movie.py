@@ -113,7 +113,7 @@ class MovieDecoder:
     name = "movie"
 
     def __init__(self, first_pass, window: int = DEFAULT_WINDOW, iterations: int = DEFAULT_ITERATIONS,
-                 preset: str = motion.PRESET, device="cpu"):
+                 preset: str = motion.PRESET, device="cpu", prior=None):
         if window < 0 or iterations < 0:
             raise ValueError("window and iterations must be >= 0")
         self.first_pass = first_pass
@@ -121,11 +121,13 @@ class MovieDecoder:
         self.iterations = int(iterations)
         self.preset = preset
         self.device = device
+        self.prior = prior  # a learned refine step (emcodec.model.prior.RefineNet); None: TV
 
     @property
     def labels(self) -> list[str]:
+        prior = "learned (" + self.prior.architecture["name"] + ")" if self.prior is not None else "TV"
         return [f"first pass={self.first_pass.name} window={self.window} iterations={self.iterations} "
-                f"motion={motion.LIBRARY} preset={self.preset}"] + list(getattr(self.first_pass, "labels", []))
+                f"prior={prior} motion={motion.LIBRARY} preset={self.preset}"] + list(getattr(self.first_pass, "labels", []))
 
     # ------------------------------------------------------------ per part
 
@@ -217,7 +219,12 @@ class MovieDecoder:
 
     def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int) -> np.ndarray:
         """The prior on the fitted centre image z (z0: the fused first pass it started from):
-        keep of what the fit adds only what TV says is structure, not noise."""
+        keep of what the fit adds only what TV says is structure, not noise (or, with a learned
+        prior, what the network keeps)."""
+        if self.prior is not None:
+            from ..model.prior import refine_image
+
+            return refine_image(self.prior, z, z0)
         if DETAIL_TV > 0:
             delta = z - z0
             sigma = haar_sigma(delta)
