@@ -21,22 +21,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import tifffile
 
 from emcodec import codec, fuzz
 from emcodec.errors import EmcodecError
-
-
-def bases(folder: Path) -> dict[str, bytes]:
-    rng = np.random.default_rng(7)
-    out = {}
-    for name, frames in (("u16", rng.poisson(200, (10, 16, 24)).astype(np.uint16)),
-                         ("f32", (50 + rng.normal(0, 3, (8, 16, 24))).astype(np.float32))):
-        tifffile.imwrite(folder / f"{name}.tif", frames, photometric="minisblack")
-        codec.compress(folder / f"{name}.tif", folder / f"{name}.tcs", B=4)
-        out[name] = (folder / f"{name}.tcs").read_bytes()
-    return out
 
 
 def mutate(rnd: random.Random, good: bytes) -> tuple[str, bytes]:
@@ -55,7 +42,7 @@ def work(args) -> dict:
     counts, failures = collections.Counter(), []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = bases(folder)
+        files = fuzz.base_files(folder)
         rnd = random.Random(seed * 1_000_003 + start)
         for i in range(count):
             base = rnd.choice(sorted(files))

@@ -113,3 +113,24 @@ def set_metadata(data: bytes, metadata) -> bytes:
         pos = lay.trailer + TRAILER.size + 8 * g
         struct.pack_into("<Q", buf, pos, struct.unpack_from("<Q", buf, pos)[0] + delta)
     return reseal(buf, lay)
+
+
+def base_files(folder) -> dict[str, bytes]:
+    """The two files every fuzz run mutates: a quantised uint16 movie with a short last group
+    and a lossless float32 movie (B = 4, tiny), compressed in `folder`."""
+    from pathlib import Path
+
+    import numpy as np
+    import tifffile
+
+    from . import codec
+
+    folder = Path(folder)
+    rng = np.random.default_rng(7)
+    out = {}
+    for name, frames in (("u16", rng.poisson(200, (10, 16, 24)).astype(np.uint16)),
+                         ("f32", (50 + rng.normal(0, 3, (8, 16, 24))).astype(np.float32))):
+        tifffile.imwrite(folder / f"{name}.tif", frames, photometric="minisblack")
+        codec.compress(folder / f"{name}.tif", folder / f"{name}.tcs", B=4)
+        out[name] = (folder / f"{name}.tcs").read_bytes()
+    return out

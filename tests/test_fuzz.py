@@ -28,14 +28,7 @@ field_values = st.sampled_from(fuzz.INTS) | st.sampled_from(fuzz.FLOATS) | st.in
 def bases(tmp_path_factory):
     """A quantised uint16 file with a short last group, and a lossless float32 file."""
     folder = tmp_path_factory.mktemp("fuzz")
-    rng = np.random.default_rng(7)
-    out = {}
-    for name, frames in (("u16", rng.poisson(200, (10, 16, 24)).astype(np.uint16)),
-                         ("f32", (50 + rng.normal(0, 3, (8, 16, 24))).astype(np.float32))):
-        tifffile.imwrite(folder / f"{name}.tif", frames, photometric="minisblack")
-        codec.compress(folder / f"{name}.tif", folder / f"{name}.tcs", B=4)
-        out[name] = (folder / f"{name}.tcs").read_bytes()
-    return folder, out
+    return folder, fuzz.base_files(folder)
 
 
 def decode_checked(path, out) -> str:
