@@ -21,6 +21,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import tifffile
 
 from emcodec import codec, fuzz
 from emcodec.errors import EmcodecError
