@@ -90,3 +90,20 @@ def test_shipped_prior_beats_the_tv_step_on_a_held_out_movie(tmp_path):
         out[name] = np.concatenate([x for _, _, x in decode_movie(reader, MovieDecoder(first, prior=p), 0, 40)])
         reader._f.close()
     assert psnr(clean, out["learned"]) > psnr(clean, out["tv"]) + 0.5
+
+
+def test_the_default_decoder_uses_the_shipped_prior_and_says_so(tmp_path):
+    import json
+
+    import tifffile
+
+    from emcodec import codec
+
+    frames = np.random.default_rng(5).poisson(30, (20, 48, 48)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "m.tif", frames)
+    codec.compress(tmp_path / "m.tif", tmp_path / "m.tcs", B=10)
+    codec.decompress(tmp_path / "m.tcs", tmp_path / "d.tif", device="cpu", threads=1)
+    report = json.loads((tmp_path / "d.tif.emcodec.json").read_text())
+    shipped = json.loads((training.Path(__file__).resolve().parents[1] / "weights" / "prior.json").read_text())
+    assert report["method"] == "movie" and report["prior"] == shipped["sha256"]
+    assert "prior=learned (refine-v1)" in codec.choose_decoder("movie", 10, print).labels[0]
