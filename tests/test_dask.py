@@ -83,3 +83,13 @@ def test_a_rewritten_file_is_a_new_graph(tcs, tmp_path):
     copy.write_bytes(path.read_bytes())
     assert lazy.to_dask(copy).name != a.name
     assert lazy.to_dask(path).name == a.name
+
+
+def test_another_thread_count_stays_within_one_grey_level(tcs):
+    """The default picks threads from the machine's load: a chunk computed with 2 threads
+    may differ from a 1-thread plain decode only by rounding (one grey level)."""
+    path, plain = tcs
+    with emcodec.open(path, window=WINDOW, device="cpu", threads=2) as movie:
+        frames = movie.to_dask().compute(scheduler="synchronous")
+    assert frames.shape == plain.shape
+    assert np.abs(frames.astype(np.int64) - plain.astype(np.int64)).max() <= 1
