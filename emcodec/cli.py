@@ -332,7 +332,7 @@ def verify(files, as_json):
 @cli.command()
 @click.option("--out", "out_dir", default="emcodec-demo", show_default=True, help="Folder for the sample files.")
 @click.option("-B", "B", type=int, default=10, show_default=True)
-@click.option("--method", "methods", multiple=True, default=("tcsdl", "gap-tv"), show_default=True,
+@click.option("--method", "methods", multiple=True, default=("movie", "tcsdl", "gap-tv"), show_default=True,
               help="Decoder(s) to compare; repeat the option for several.")
 @click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
 def demo(out_dir, B, methods, force):

@@ -10,7 +10,7 @@ from .codec import compress, decompress, info
 from .metrics import psnr
 
 
-def run_demo(out_dir, *, B: int = 10, methods=("tcsdl", "gap-tv"), force: bool = False) -> Iterator[str]:
+def run_demo(out_dir, *, B: int = 10, methods=("movie", "tcsdl", "gap-tv"), force: bool = False) -> Iterator[str]:
     """Write the sample movie, compress it, decode it with each method and score the results."""
     from .atomic import check_target
     from .simulate import sample_movie
