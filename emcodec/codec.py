@@ -675,7 +675,8 @@ def decompress(
         device, threads = _device_and_threads(decoder, device, threads)
         labels = [
             f"emcodec {__version__} reconstruction",
-            f"method={decoder.name} B={h.B} seed={h.seed}",
+            f"method={decoder.name} B={h.B} seed={h.seed} device={device}"
+            + (f" threads={threads}" if device.type == "cpu" else ""),  # outputs are bit-identical per thread count
         ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
         if (start, stop) != (0, t.frame_count):  # in the output itself, not only in the sidecar
             labels.append(f"frames {start}-{stop - 1} of {t.frame_count}: the first frame here is frame {start}")

@@ -335,3 +335,15 @@ def test_large_frames_are_fitted_in_tiles_with_a_halo(drift, drift_decoded, tmp_
     tiled = _decode(d / "m.tcs", tmp_path / "t.tif")
     assert sizes and max(h * w for h, w in sizes) < 96 * 96
     assert psnr(clean, tiled) > psnr(clean, drift_decoded["movie"]) - 0.3
+
+
+def test_same_threads_give_identical_frames_and_the_count_is_recorded(drift, drift_decoded, tmp_path):
+    """Determinism: a second decode with the same thread count is bit-identical, and the
+    output itself says which thread count made it."""
+    d, _, _ = drift
+    again = _decode(d / "m.tcs", tmp_path / "again.tif")
+    np.testing.assert_array_equal(again, drift_decoded["movie"])
+    with tifffile.TiffFile(tmp_path / "again.tif") as f:
+        text = " ".join(str(t.value) for t in f.pages[0].tags.values() if isinstance(t.value, str))
+        text += json.dumps(f.imagej_metadata or {}, default=str)
+    assert "threads=1" in text
