@@ -32,8 +32,9 @@ def _stderr_console():
 
 @contextmanager
 def progress_bar(total: int | None, label: str, quiet: bool):
-    """A rich progress bar on stderr, only when a person is watching (stdout is a terminal)."""
-    if quiet or not sys.stdout.isatty():
+    """A rich progress bar on stderr, only when a person is watching it (stderr is a
+    terminal; stdout may carry the data, `-o -`)."""
+    if quiet or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -224,7 +225,10 @@ def decompress(tcs_files, output, to_ext, method, frames, window, device, thread
     if tcs != "-" and not salvage:
         from .codec import info as tcs_info
 
-        total = tcs_info(tcs)["frames"]
+        from .codec import parse_frames
+
+        start, stop = parse_frames(frames, tcs_info(tcs)["frames"])
+        total = stop - start  # the frames asked for, not the file's
     with progress_bar(total, "decode", quiet) as advance:
         missing: list = []
         target = run(tcs, output or True, method=method, frames=frames, window=window, device=device, threads=threads, force=force,

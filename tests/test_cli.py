@@ -312,3 +312,36 @@ def test_info_says_how_the_measurement_is_stored_and_old_files_decode(tif, tmp_p
     target = tmp_path / "old.tif"
     assert run(["decompress", old, "-o", target, "--method", "gap-tv", "-q"], capsys)[0] == 0
     assert tifffile.imread(target).shape == (13, 32, 48)
+
+
+def test_progress_counts_the_frames_asked_for_and_follows_stderr(tmp_path, monkeypatch, capsys):
+    """The bar is shown when stderr is a terminal (stdout may be the data, -o -) and counts
+    the frames of --frames, not the file's."""
+    import contextlib
+    import sys
+
+    import numpy as np
+    import tifffile
+
+    from emcodec import cli
+
+    frames = np.random.default_rng(0).poisson(40, (30, 16, 24)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "m.tif", frames)
+    assert main(["compress", str(tmp_path / "m.tif"), "-B", "5", "-q"]) == 0
+    seen = {}
+    real = cli.progress_bar
+
+    @contextlib.contextmanager
+    def spy(total, label, quiet):
+        seen["total"] = total
+        with real(total, label, quiet) as advance:
+            yield advance
+
+    monkeypatch.setattr(cli, "progress_bar", spy)
+    assert main(["decompress", str(tmp_path / "m.tcs"), "-o", str(tmp_path / "d.tif"), "--frames", "5:17",
+                 "--method", "gap-tv", "--device", "cpu"]) == 0
+    assert seen["total"] == 12
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    with real(10, "decode", False) as advance:
+        assert advance is not None  # shown: a person watches stderr even when stdout is a pipe
