@@ -462,9 +462,7 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
         from .model.prior import load_prior
 
         prior, entry = load_prior()
-        decoder = MovieDecoder(choose_decoder("tcsdl", B, warn), window=window, prior=prior)
-        decoder.prior_entry = entry
-        return decoder
+        return MovieDecoder(choose_decoder("tcsdl", B, warn), window=window, prior=prior, prior_entry=entry)
     cls = get_decoder_class(method)
     supports = getattr(cls, "supports", None)
     if supports is not None and not supports(B):
@@ -740,7 +738,7 @@ def decompress(
             "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
             "weights": getattr(getattr(decoder, "first_pass", decoder), "entry", {}).get("sha256"),
             **({"window": decoder.window, "first_pass": getattr(decoder.first_pass, "name", None),
-                "prior": (getattr(decoder, "prior_entry", None) or {}).get("sha256", "tv"),
+                "prior": (decoder.prior_entry or {}).get("sha256", "tv"),
                 "motion": _motion_library()}
                if method in MOVIE_METHODS else {}),
             "frames": [start, stop], "device": str(device),

@@ -91,6 +91,13 @@ def tv_plain(img: np.ndarray, lam: float, steps: int = 40) -> np.ndarray:
     return u[0, 0].numpy()
 
 
+def tv_refine(z: np.ndarray, z0: np.ndarray) -> np.ndarray:
+    """The TV prior step: of what the fit added to z0, keep what TV calls structure."""
+    delta = z - z0
+    sigma = haar_sigma(delta)
+    return z0 + tv_plain(delta, DETAIL_TV * sigma) if DETAIL_TV > 0 and sigma > 0 else z
+
+
 def restore(unit: Unit, total: np.ndarray, size: int = 3) -> np.ndarray:
     """A part's first-pass mean with the contrast it lost given back from its own
     measurement (the first pass smooths small features): plus box(Y - S * mean) / box(S)."""
@@ -113,7 +120,7 @@ class MovieDecoder:
     name = "movie"
 
     def __init__(self, first_pass, window: int = DEFAULT_WINDOW, iterations: int = DEFAULT_ITERATIONS,
-                 preset: str = motion.PRESET, device="cpu", prior=None):
+                 preset: str = motion.PRESET, device="cpu", prior=None, prior_entry: dict | None = None):
         if window < 0 or iterations < 0:
             raise ValueError("window and iterations must be >= 0")
         self.first_pass = first_pass
@@ -122,6 +129,7 @@ class MovieDecoder:
         self.preset = preset
         self.device = device
         self.prior = prior  # a learned refine step (emcodec.model.prior.RefineNet); None: TV
+        self.prior_entry = prior_entry  # its weights/prior.json entry (sha256 for the provenance)
 
     @property
     def labels(self) -> list[str]:
@@ -225,12 +233,7 @@ class MovieDecoder:
             from ..model.prior import refine_image
 
             return refine_image(self.prior, z, z0)
-        if DETAIL_TV > 0:
-            delta = z - z0
-            sigma = haar_sigma(delta)
-            if sigma > 0:
-                return z0 + tv_plain(delta, DETAIL_TV * sigma)
-        return z
+        return tv_refine(z, z0)
 
     @staticmethod
     def make_consistent(frames, y, eff, s2) -> None:

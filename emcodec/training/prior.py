@@ -28,11 +28,11 @@ PATCH = 48
 
 def make_pairs(out: Path, movies: int, first: int = 0, size: int = 128, log=print) -> None:
     """Decode `movies` simulator movies (random B, dose, scene, motion) and save the pairs."""
-    from .. import codec, simulate
+    import tempfile
+
+    from .. import api, codec, simulate
     from ..decoders.base import set_cpu_threads
     from ..decoders.movie import MovieDecoder, decode_movie
-
-    import tifffile
 
     class Capture(MovieDecoder):
         def refine(self, z, z0, unit, B):
@@ -51,20 +51,19 @@ def make_pairs(out: Path, movies: int, first: int = 0, size: int = 128, log=prin
         motion = str(rng.choice(["drift", "deformation"]))
         n = 5 * B
         clean, noisy, _ = simulate.simulate_motion_movie(n, size, size, seed=seed, dose=dose, motion=motion, kind=kind)
-        tif = out.with_suffix(f".{first}.tif")
-        tifffile.imwrite(tif, noisy)
-        codec.compress(tif, tif.with_suffix(".tcs"), B=B, force=True)
-        reader = codec.open_tcs(tif.with_suffix(".tcs"))
-        decoder = Capture(codec.choose_decoder("movie", B, lambda s: None).first_pass, window=2)
-        for g, unit, _ in decode_movie(reader, decoder, 0, n):
-            z, z0, start, m = decoder.captured
-            c = start + (m - 1) / 2
-            target = 0.5 * (clean[int(np.floor(c))].astype(np.float32) + clean[int(np.ceil(c))].astype(np.float32))
-            zs.append(z.astype(np.float32))
-            z0s.append(z0.astype(np.float32))
-            targets.append(target)
-            meta.append((seed, B, dose, g))
-        reader._f.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            api.compress(noisy, Path(tmp) / "m.tcs", B=B)
+            reader = codec.open_tcs(Path(tmp) / "m.tcs")
+            decoder = Capture(codec.choose_decoder("movie", B, lambda s: None).first_pass, window=2)
+            for g, unit, _ in decode_movie(reader, decoder, 0, n):
+                z, z0, start, m = decoder.captured
+                c = start + (m - 1) / 2
+                target = 0.5 * (clean[int(np.floor(c))].astype(np.float32) + clean[int(np.ceil(c))].astype(np.float32))
+                zs.append(z.astype(np.float32))
+                z0s.append(z0.astype(np.float32))
+                targets.append(target)
+                meta.append((seed, B, dose, g))
+            reader._f.close()
         if i % 5 == 4 or i == movies - 1:
             np.savez(out, z=np.stack(zs), z0=np.stack(z0s), target=np.stack(targets), meta=np.array(meta))
             log(f"{i + 1} movies, {len(zs)} parts, {time.time() - t0:.0f} s")
@@ -106,16 +105,12 @@ def psnr_t(x: torch.Tensor, ref: torch.Tensor) -> float:
 
 def evaluate(model: RefineNet, val: dict) -> dict:
     """PSNR of the fit alone, the TV step and the network on the validation parts."""
-    from ..decoders.movie import DETAIL_TV, haar_sigma, tv_plain
+    from ..decoders.movie import tv_refine
 
     model.eval()
     with torch.no_grad():
         learned = model(val["z"][:, None], val["z0"][:, None])[:, 0]
-    tv = []
-    for z, z0 in zip(val["z"].numpy(), val["z0"].numpy()):
-        s = haar_sigma(z - z0)
-        tv.append(z0 + tv_plain(z - z0, DETAIL_TV * s) if s > 0 else z)
-    tv = torch.from_numpy(np.stack(tv))
+    tv = torch.from_numpy(np.stack([tv_refine(z, z0) for z, z0 in zip(val["z"].numpy(), val["z0"].numpy())]))
     return {"fit": psnr_t(val["z"], val["target"]), "tv": psnr_t(tv, val["target"]),
             "learned": psnr_t(learned, val["target"])}
 
