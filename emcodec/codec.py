@@ -189,8 +189,9 @@ def compress(
         info = reader.info
         cut = (info.extra or {}).get("truncated")
         if cut and warn:
-            warn(f"{source} is truncated: compressing its {cut['complete_frames']} complete frame(s) of "
-                 f"{cut['expected_frames']} (--allow-truncated)")
+            of = f"of {cut['expected_frames']}" if cut.get("expected_frames") else "(the file states no count)"
+            warn(f"{source} is truncated: compressing its {cut['complete_frames']} complete frame(s) {of} "
+                 "(--allow-truncated)")
         groups = _groups_of(reader.iter_chunks(B), B)
         first = next(groups, None)
         if first is None:

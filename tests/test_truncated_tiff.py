@@ -6,6 +6,7 @@ import pytest
 import tifffile
 
 from emcodec.cli import main
+from emcodec.formats import ReadOptions, open_stack
 
 KINDS = {"imagej": dict(imagej=True), "plain": dict(photometric="minisblack"),
          "zlib": dict(photometric="minisblack", compression="zlib"),
@@ -49,3 +50,32 @@ def test_a_whole_tiff_is_not_called_truncated(tmp_path, capsys):
         tifffile.imwrite(tmp_path / f"{kind}.tif", x, **kw)
         code, err = run(["compress", tmp_path / f"{kind}.tif", "-B", 4, "-q"], capsys)
         assert code == 0 and err == "", (kind, err)
+
+
+UNSTATED = {"zlib": dict(compression="zlib"), "zlib-strips": dict(compression="zlib", rowsperstrip=8),
+            "bigtiff-zlib": dict(compression="zlib", bigtiff=True), "plain": {}, "tiled": dict(tile=(16, 16))}
+
+
+@pytest.mark.parametrize("kind", sorted(UNSTATED))
+def test_a_cut_tiff_that_states_no_frame_count_is_called_truncated(tmp_path, capsys, kind):
+    # no ImageJ or shaped description: only the pages themselves say how many frames there were
+    x = np.random.default_rng(4).poisson(30, (19, 32, 40)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "whole.tif", x, photometric="minisblack", metadata=None, **UNSTATED[kind])
+    data = (tmp_path / "whole.tif").read_bytes()
+    code, err = run(["compress", tmp_path / "whole.tif", "-B", 4, "-q"], capsys)
+    assert code == 0 and err == "", err
+    for cut in range(300, len(data), max(1, len(data) // 60)):  # inside directories, tag values and data
+        (tmp_path / "cut.tif").write_bytes(data[:cut])
+        (tmp_path / "cut.tcs").unlink(missing_ok=True)
+        code, err = run(["compress", tmp_path / "cut.tif", "-B", 4, "-q"], capsys)
+        assert code == 1 and err.count("\n") == 1 and "is truncated" in err, (cut, err)
+        assert not (tmp_path / "cut.tcs").exists()
+        code, err = run(["compress", tmp_path / "cut.tif", "-B", 4, "-q", "--force", "--allow-truncated"], capsys)
+        if code == 1:  # nothing tifffile can read before the cut: refused, in the same words
+            assert err.count("\n") == 1 and "is truncated" in err, (cut, err)
+            continue
+        assert code == 0 and "(the file states no count)" in err, (cut, err)
+        n = int(err.split("compressing its ")[1].split()[0])
+        with open_stack(str(tmp_path / "cut.tif"), ReadOptions(allow_truncated=True)) as r:
+            assert r.info.n_frames == n and 1 <= n < 19
+            np.testing.assert_array_equal(r.read(0, n), x[:n])  # the source's first n frames, intact

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -35,7 +36,7 @@ class _TiffReader(StackReader):
         try:
             tf = tifffile.TiffFile(path)
         except Exception as e:
-            raise InputError(f"'{name}' is not a readable TIFF file: {_one_line(e)}") from None
+            raise _unreadable(path, name, e) from None
         self._tf = tf
         self._mm: np.ndarray | None = None
         self._whole: np.ndarray | None = None
@@ -46,7 +47,7 @@ class _TiffReader(StackReader):
             raise
         except Exception as e:
             tf.close()
-            raise InputError(f"'{name}' is not a readable TIFF file: {_one_line(e)}") from None
+            raise _unreadable(path, name, e) from None
 
     def _setup(self, path: str, name: str) -> None:
         tf = self._tf
@@ -84,11 +85,13 @@ class _TiffReader(StackReader):
         dtype = _check_dtype(np.dtype(s.dtype), name)
         self._frame_shape = (height, width)
 
+        stated = n
         cut = _truncation(tf, s, n, height * width * np.dtype(s.dtype).itemsize, path)
         if cut is not None:
             complete, expected = cut
             if not self._allow_truncated or complete == 0:
-                raise InputError(f"'{name}' is truncated: {complete} complete frame(s) found of {expected}"
+                of = f"of {expected}" if expected else "(the file does not state how many it held)"
+                raise InputError(f"'{name}' is truncated: {complete} complete frame(s) found {of}"
                                  + ("; --allow-truncated compresses those" if complete else ""))
             n = complete
         if s.dataoffset is not None:
@@ -100,7 +103,7 @@ class _TiffReader(StackReader):
             except (ValueError, OSError) as e:
                 raise InputError(f"'{name}' is truncated or unreadable: {_one_line(e)}") from None
             _advise_sequential(self._mm)
-        self._by_page = len(s.pages) == n
+        self._by_page = len(s.pages) in (n, stated)  # a cut file: its complete pages, one by one
 
         extra: dict = {"axes": s.axes}
         for flag in ("imagej", "ome", "bigtiff"):
@@ -167,22 +170,23 @@ class _TiffReader(StackReader):
         self._tf.close()
 
 
-def _truncation(tf, s, n: int, frame_bytes: int, path: str) -> tuple[int, int] | None:
-    """(complete frames, frames the file says it holds) of a cut-short TIFF; None when whole.
+def _truncation(tf, s, n: int, frame_bytes: int, path: str) -> tuple[int, int | None] | None:
+    """(complete frames, frames the file states it holds, None when it states none) of a
+    cut-short TIFF; None when whole.
 
     tifffile reads a cut file as the pages it can reach, often one, without an error: the
     frame count the file states (ImageJ `images`, tifffile's shape), the frame data against
-    the file size and the last page's link to a next page beyond the end tell the truth.
+    the file size and the chain of pages running past the end (`_ifd_chain`) tell the truth.
     """
     size = os.path.getsize(path)
-    expected, broken = n, False
+    stated, broken = None, False
     ij = getattr(tf, "imagej_metadata", None) or {}
     if isinstance(ij.get("images"), int):
-        expected = max(expected, ij["images"])
+        stated = ij["images"]
     shaped = getattr(tf, "shaped_metadata", None) or ()
     if shaped and isinstance(shaped[0], dict) and len(shaped[0].get("shape") or ()) >= 3:
         try:
-            expected = max(expected, int(np.prod(shaped[0]["shape"][:-2])))
+            stated = max(stated or 0, int(np.prod(shaped[0]["shape"][:-2])))
         except (TypeError, ValueError):
             pass
     if s.dataoffset is not None:
@@ -194,27 +198,105 @@ def _truncation(tf, s, n: int, frame_bytes: int, path: str) -> tuple[int, int] |
             if not ends or max(ends) > size:
                 break
             complete += 1
-        broken = _next_page_beyond_end(tf, size)
+    if s.dataoffset is None or not stated:  # without a stated count only the page chain tells
+        chain = _ifd_chain(path)
+        if chain is not None and chain[1]:
+            complete, broken = min(complete, chain[0]), True
+    expected = max(stated or 0, n)
     if expected > complete or broken:
-        return complete, max(expected, complete + 1)
+        return complete, stated if stated and stated > complete else None
     return None
 
 
-def _next_page_beyond_end(tf, size: int) -> bool:
-    """Whether the last page read points at a next page past the end of the file."""
+def _unreadable(path: str, name: str, exc: Exception) -> InputError:
+    """The error for a TIFF that tifffile cannot open: "truncated" when its chain of page
+    directories runs past the end of the file (a cut inside a directory makes tifffile
+    report a corrupt structure, not a short file)."""
+    chain = _ifd_chain(path)
+    if chain is not None and chain[1]:
+        return InputError(f"'{name}' is truncated: it ends inside frame {chain[0] + 1}, and tifffile cannot "
+                          f"read the {chain[0]} frame(s) before it")
+    return InputError(f"'{name}' is not a readable TIFF file: {_one_line(exc)}")
+
+
+MAX_CHAIN = 1 << 24  # page directories followed before a chain is taken as a loop
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_DATA_TAGS = ((273, 279), (324, 325))  # (Strip|Tile)Offsets, (Strip|Tile)ByteCounts
+_UINTS = {3: "u2", 4: "u4", 13: "u4", 16: "u8"}
+
+
+def _ifd_chain(path: str) -> tuple[int, bool] | None:
+    """(pages wholly inside the file, whether the file ends inside a page), read from the
+    TIFF structure itself; None when it does not start as a TIFF.
+
+    A page is whole when its directory, the tag values it points to and its strips or
+    tiles all lie inside the file. tifffile stops quietly at the first page it cannot read
+    (or reports a corrupt structure), so without a stated frame count this is what tells a
+    cut file from a short movie.
+    """
     try:
-        last = tf.pages[len(tf.pages) - 1]
-        t = tf.tiff
-        pos = int(last.offset) + t.tagnosize + len(last.tags) * t.tagsize
-        fh = tf.filehandle
-        fh.seek(pos)
-        raw = fh.read(t.offsetsize)
-        if len(raw) < t.offsetsize:
-            return True
-        nxt = int.from_bytes(raw, "little" if tf.byteorder == "<" else "big")
-        return nxt >= size
-    except Exception:  # noqa: BLE001 - a layout tifffile does not expose: no claim either way
-        return False
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(16)
+            order = {b"II": "<", b"MM": ">"}.get(head[:2])
+            if order is None or len(head) < 8:
+                return None
+            version = struct.unpack(order + "H", head[2:4])[0]
+            if version == 42:
+                offset, count, entry, first = "I", "H", 12, struct.unpack(order + "I", head[4:8])[0]
+            elif version == 43 and len(head) == 16:
+                offset, count, entry, first = "Q", "Q", 20, struct.unpack(order + "Q", head[8:16])[0]
+            else:
+                return None
+            osize, csize = struct.calcsize(offset), struct.calcsize(count)
+            tag = struct.Struct(order + "HH" + offset)
+            pages, at, seen, whole = 0, first, set(), None
+            while at:
+                if at in seen or pages >= MAX_CHAIN:
+                    return pages, False  # a loop is damage, not a cut
+                seen.add(at)
+                if at + csize > size:
+                    return whole if whole is not None else pages, True
+                f.seek(at)
+                n = struct.unpack(order + count, f.read(csize))[0]
+                end = at + csize + n * entry + osize
+                if end > size:
+                    return whole if whole is not None else pages, True
+                raw = f.read(n * entry + osize)
+                values, inside = {}, True
+                for i in range(n):
+                    code, kind, many = tag.unpack_from(raw, i * entry)
+                    nbytes = _TYPE_SIZES.get(kind, 1) * many
+                    if nbytes <= osize:
+                        values[code] = (kind, many, raw[i * entry + tag.size : i * entry + tag.size + nbytes])
+                        continue
+                    where = struct.unpack_from(order + offset, raw, i * entry + tag.size)[0]
+                    if where + nbytes > size:
+                        inside = False
+                    elif code in (273, 279, 324, 325):
+                        f.seek(where)
+                        values[code] = (kind, many, f.read(nbytes))
+                inside = inside and _data_inside(values, order, size)
+                # a cut loses a run of pages at the end; one bad page followed by good ones is not a cut
+                whole = None if inside else (pages if whole is None else whole)
+                at = struct.unpack_from(order + offset, raw, n * entry)[0]
+                pages += 1
+            return (whole, True) if whole is not None else (pages, False)
+    except (OSError, struct.error, ValueError):
+        return None
+
+
+def _data_inside(values: dict, order: str, size: int) -> bool:
+    """Whether a page's strips or tiles end inside the file (no data tags: nothing to check)."""
+    for offsets, counts in _DATA_TAGS:
+        if offsets in values and counts in values:
+            (k1, n1, b1), (k2, n2, b2) = values[offsets], values[counts]
+            if k1 not in _UINTS or k2 not in _UINTS or n1 != n2:
+                return True  # an odd layout: no claim either way
+            o = np.frombuffer(b1, order + _UINTS[k1]).astype(np.uint64)
+            c = np.frombuffer(b2, order + _UINTS[k2]).astype(np.uint64)
+            return bool((o + c <= size).all())
+    return True
 
 
 def _carried(tf) -> dict:
