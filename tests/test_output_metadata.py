@@ -1,5 +1,7 @@
 """What a decoded file says about itself (issue 16, item 11: the parts done here)."""
 
+import json
+
 import mrcfile
 import numpy as np
 import tifffile
@@ -51,3 +53,56 @@ def test_the_source_mrc_labels_travel_to_the_decoded_file(tmp_path, capsys):
     with mrcfile.open(tmp_path / "d.mrc") as m:
         labels = [bytes(lab).decode().strip() for lab in m.header.label[: m.header.nlabl]]
     assert labels[0] == "emcodec 0.1.0 reconstruction" and "Krios G4, 300 kV, session 2024-05-01" in labels
+
+
+def _decode(tmp_path, tcs, out, capsys, *extra):
+    code = main(["decompress", str(tmp_path / tcs), "-o", str(tmp_path / out), "--method", "gap-tv", "-q", *extra])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_the_source_mrc_space_group_travels_to_the_decoded_mrc(tmp_path, capsys):
+    import io
+
+    x = np.random.default_rng(3).poisson(30, (8, 32, 40)).astype(np.int16)
+    # (space group, volume depth): a movie kept as a volume (mrcfile's default for 3-D data),
+    # an image stack, a crystallographic group, and a stack of one 8-deep volume
+    for name, group, depth in (("vol", 1, None), ("stack", 0, None), ("p21", 4, None), ("vstack", 401, 8)):
+        with mrcfile.new(tmp_path / f"{name}.mrc") as m:
+            m.set_data(x)
+            if group == 0:
+                m.set_image_stack()
+            else:
+                m.header.ispg = group
+                if depth:
+                    m.header.mz = depth
+        assert main(["compress", str(tmp_path / f"{name}.mrc"), "-B", "4", "-q"]) == 0
+        _decode(tmp_path, f"{name}.tcs", f"d-{name}.mrc", capsys)
+        _decode(tmp_path, f"{name}.tcs", f"part-{name}.mrc", capsys, "--frames", "1:7")
+        for out, frames, mz in ((f"d-{name}.mrc", 8, depth or (1 if group == 0 else 8)),
+                                (f"part-{name}.mrc", 6, 1 if group in (0, 401) else 6)):
+            assert mrcfile.validate(str(tmp_path / out), print_file=io.StringIO()), out
+            with mrcfile.open(tmp_path / out) as m:
+                assert (int(m.header.ispg), int(m.header.mz)) == (group, mz), out
+                assert m.data.size == frames * 32 * 40
+    # a TIFF source has no space group: an image stack, as before
+    tifffile.imwrite(tmp_path / "t.tif", x.astype(np.uint16), photometric="minisblack")
+    assert main(["compress", str(tmp_path / "t.tif"), "-B", "4", "-q"]) == 0
+    _decode(tmp_path, "t.tcs", "t.mrc", capsys)
+    with mrcfile.open(tmp_path / "t.mrc") as m:
+        assert m.is_image_stack() and int(m.header.ispg) == 0
+
+
+def test_a_decoded_tiff_states_its_provenance_once(tmp_path, capsys):
+    from emcodec import __version__
+
+    mark = f"emcodec {__version__} reconstruction"
+    for dtype in ("uint16", "int32"):  # an ImageJ hyperstack (Info, Properties); tifffile's JSON description
+        x = np.random.default_rng(4).poisson(30, (8, 32, 40)).astype(dtype)
+        tifffile.imwrite(tmp_path / f"{dtype}.tif", x, photometric="minisblack")
+        assert main(["compress", str(tmp_path / f"{dtype}.tif"), "-B", "4", "-q"]) == 0
+        _decode(tmp_path, f"{dtype}.tcs", f"d-{dtype}.tif", capsys)
+        with tifffile.TiffFile(tmp_path / f"d-{dtype}.tif") as tf:
+            assert tf.is_imagej == (dtype == "uint16")
+            text = json.dumps(tf.imagej_metadata) if tf.is_imagej else tf.pages[0].description
+        assert text.count(mark) == 1, text  # once, in Info (or the JSON description), not beside it again
+        assert "method=gap-tv B=4" in read_description(tmp_path / f"d-{dtype}.tif")

@@ -150,14 +150,16 @@ def read_description(path) -> str:
 def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
                  pixel_size=None, description: str = "", labels: Sequence[str] = (),
                  frame_time: float | None = None, pixel_unit: str | None = None,
-                 source_metadata: dict | None = None, force: bool = False) -> StackWriter:
+                 source_metadata: dict | None = None, space_group: tuple | None = None,
+                 force: bool = False) -> StackWriter:
     """Start writing a movie; the format comes from the extension.
 
     float16 is written as float32. MRC needs ``n_frames`` (ValueError otherwise) because the
     file is pre-sized and memory-mapped. ``labels`` must be printable ASCII, <= 80 characters
     each (they are MRC header labels; TIFF keeps them in its metadata). ``frame_time`` (s),
     ``pixel_unit`` (the unit to state the size in) and ``source_metadata`` (the source's own
-    tree) are written where the format has a place for them (formats/carry.py).
+    tree) are written where the format has a place for them (formats/carry.py);
+    ``space_group`` (an MRC source's (space group, volume depth), mrc.space_group) only to MRC.
     """
     from .mrc import _check_labels
 
@@ -196,6 +198,8 @@ def create_stack(path, *, height: int, width: int, dtype, n_frames: int | None,
     kw = dict(height=int(height), width=int(width), dtype=dtype, n_frames=n_frames, force=force,
               pixel_size=pixel_size, description=description or "", labels=labels,
               frame_time=frame_time, pixel_unit=pixel_unit, source_metadata=source_metadata)
+    if fmt.name == "mrc":
+        kw["space_group"] = space_group
     try:
         return cls(target, tmp, **kw)
     except BaseException as e:

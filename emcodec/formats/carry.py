@@ -31,10 +31,17 @@ def writer_fields(metadata: dict) -> dict:
     unit = metadata.get("pixel_unit")
     frame_time = metadata.get("frame_time")
     original = metadata.get("original_metadata")
+    extra = metadata.get("source_extra")
+    group = None
+    if metadata.get("source_format") == "mrc" and isinstance(extra, dict):
+        from .mrc import space_group
+
+        group = space_group(extra.get("ispg"), extra.get("mz"))
     return {
         "pixel_unit": unit if isinstance(unit, str) and _unit_factor(unit) else None,
         "frame_time": float(frame_time) if isinstance(frame_time, (int, float)) and frame_time > 0 else None,
         "source_metadata": original if isinstance(original, dict) and original else None,
+        "space_group": group,  # an MRC source's, for an MRC output
     }
 
 

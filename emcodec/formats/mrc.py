@@ -75,6 +75,8 @@ class _MrcReader(StackReader):
             if m and (m.group(1), mode) in {("uint8", 6), ("int32", 2), ("uint32", 2)}:
                 dtype = np.dtype(m.group(1))
         extra: dict = {"mrc_mode": mode, "ispg": int(mrc.header.ispg), "labels": labels}
+        if int(mrc.header.ispg) >= 401:  # a volume stack: its volumes' depth, for the decoded file
+            extra["mz"] = int(mrc.header.mz)
         times = [float(m.group(1)) for m in map(_MRC_FRAME_TIME_LABEL.match, labels) if m]
         if dtype != stored:
             extra["stored_dtype"] = stored.name
@@ -115,7 +117,8 @@ _MRC_STORE = {
 
 
 class _MrcStackWriter(StackWriter):
-    """MRC2014 image stack (ispg 0) written through mrcfile's memory map.
+    """MRC2014 image stack (ispg 0, or the source MRC's space group) written through
+    mrcfile's memory map.
 
     MRC has no uint8 or 32-bit integer mode: uint8 is widened to uint16 (mode 6) and
     int32/uint32 are stored as float32 (mode 2, refused if a value is beyond 2**24 where
@@ -125,7 +128,7 @@ class _MrcStackWriter(StackWriter):
     """
 
     def __init__(self, target, tmp, *, pixel_size, description, labels, frame_time=None, pixel_unit=None,
-                 source_metadata=None, **kw):
+                 source_metadata=None, space_group=None, **kw):
         super().__init__(target, tmp, **kw)
         import mrcfile
 
@@ -150,7 +153,7 @@ class _MrcStackWriter(StackWriter):
             tmp, shape=(self.n_frames, self.height, self.width), mrc_mode=mode, overwrite=True
         )
         try:
-            self._mrc.set_image_stack()
+            _set_space_group(self._mrc, space_group, self.n_frames)
             if pixel_size is not None:
                 self._mrc.voxel_size = (pixel_size[0], pixel_size[1], pixel_size[0])
             h = self._mrc.header
@@ -207,6 +210,29 @@ class _MrcStackWriter(StackWriter):
             except Exception:
                 pass
             self._mrc = None
+
+
+def space_group(value, depth=None) -> tuple[int, int | None] | None:
+    """(space group, volume depth) of a source MRC that a decoded MRC can state again, or
+    None: 0 (image stack), 1-230 (a volume) or 401-630 (a volume stack), as MRC2014 allows."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (0 <= value <= 230 or 401 <= value <= 630):
+        return None
+    ok = isinstance(depth, int) and not isinstance(depth, bool) and depth >= 1
+    return value, depth if value >= 401 and ok else None
+
+
+def _set_space_group(mrc, carried, n_frames: int) -> None:
+    """The source's space group on the new file (a movie kept as a volume stays one);
+    without one, an image stack. A volume stack keeps its volumes' depth where the frames
+    written divide into it, else each frame is one volume."""
+    group, depth = carried if carried else (0, None)
+    if group == 0:
+        mrc.set_image_stack()
+        return
+    mrc.set_volume()
+    mrc.header.ispg = group
+    if group >= 401:
+        mrc.header.mz = depth if depth and n_frames % depth == 0 else 1
 
 
 def _wrap_labels(text: str) -> list[str]:

@@ -395,6 +395,12 @@ def _tiff_needs_bigtiff(n_frames: int | None, frame_bytes: int) -> bool:
     return n_frames * (frame_bytes + 512) + 2**20 >= 2**32
 
 
+def _in_description(labels, description: str) -> bool:
+    """Whether the description already holds every label (decompress writes its provenance
+    as both: once in a TIFF is enough, Fiji shows Info and Properties side by side)."""
+    return bool(description) and all(lab in description for lab in labels)
+
+
 class _TiffStackWriter(StackWriter):
     """ImageJ hyperstack (axes TYX, unit nm, description in 'Info') for uint8/uint16/int16/
     float32 under 4 GB: Fiji then shows the calibration. Other dtypes, bigger data or an
@@ -421,7 +427,7 @@ class _TiffStackWriter(StackWriter):
             if description:
                 md["Info"] = description
             props = {}
-            if labels:
+            if labels and not _in_description(labels, description):  # provenance written once
                 props["emcodec.labels"] = "\n".join(labels)
             if source_metadata:
                 props[SOURCE_METADATA] = json.dumps(source_metadata)
@@ -438,7 +444,7 @@ class _TiffStackWriter(StackWriter):
             em: dict = {}
             if description:
                 em["description"] = description
-            if labels:
+            if labels and not _in_description(labels, description):
                 em["labels"] = list(labels)
             if frame_time:
                 em["frame_time"] = float(frame_time)
