@@ -31,6 +31,7 @@ EVENT_Z = 2.5  # a patch whose neighbours differ by this many noise standard dev
 DETAIL_TV = 0.7  # TV weight on what the fit adds to the first pass, in its noise std (Haar MAD)
 CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per pixel
 NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least
+CANVAS = True  # fit the centre image on a canvas that holds what moves into the frame
 TILE = 512  # px: larger frames are fitted tile by tile, so memory does not grow with the frame
 HALO = 32  # px around a tile, beyond the largest displacement in its window
 
@@ -59,6 +60,13 @@ def effective_masks(masks: np.ndarray, n: int) -> np.ndarray:
     if n < len(masks):
         out[n - 1] += masks[n:].sum(0)
     return out
+
+
+def pad_unit(u: Unit, m: int) -> Unit:
+    """A part on a canvas m px wider on every side: measurement 0 (its masks are padded
+    with 0), first pass and flows continued from their edges."""
+    return Unit(u.index, u.scene, u.first, u.n, np.pad(u.y, m), np.pad(u.mean, m, mode="edge"),
+                {k: np.pad(f, ((m, m), (m, m), (0, 0)), mode="edge") for k, f in u.flows.items()})
 
 
 def box(img: np.ndarray, size: int = DISAGREE_PATCH) -> np.ndarray:
@@ -155,27 +163,37 @@ class MovieDecoder:
     def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
         """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene).
 
-        Frames larger than TILE are fitted in tiles with a halo as wide as the largest
-        displacement in the window plus HALO, so that every tile sees the content that moves
-        into it; the fit's memory (a displacement field per frame of the window) then stays
-        that of one tile.
+        The centre image is fitted on a canvas wider than the frame by the largest
+        displacement in the window: content that drifts into the frame during the window is
+        seen by some measurement, and without room for it every frame's edge would be
+        filled by repeating the border (outside the frame the measurements are 0 with masks
+        of 0, so they constrain nothing there). Canvases larger than TILE are fitted in
+        tiles with a halo as wide as that displacement plus HALO, so that every tile sees
+        the content that moves into it; the fit's memory (a displacement field per frame of
+        the window) then stays that of one tile.
         """
-        h, w = unit.y.shape
         members = [unit] + neighbours
-        reach = HALO + int(np.ceil(max((float(np.abs(f).max()) for u in members for f in u.flows.values()),
-                                       default=0.0)))
+        shift = int(np.ceil(max((float(np.abs(f).max()) for u in members for f in u.flows.values()),
+                                default=0.0))) if CANVAS else 0
+        if shift:
+            members = [pad_unit(u, shift) for u in members]
+            unit, neighbours = members[0], members[1:]
+            masks = np.pad(masks, ((0, 0), (shift, shift), (shift, shift)))
+        h, w = unit.y.shape
+        reach = HALO + shift
         if h <= TILE + 2 * reach and w <= TILE + 2 * reach:
-            return self.fit(unit, neighbours, masks, B)
-        out = np.empty((unit.n, h, w), np.float32)
-        for y0 in range(0, h, TILE):
-            for x0 in range(0, w, TILE):
-                a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
-                crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
-                                      u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
-                x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
-                y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
-                out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
-        return out
+            out = self.fit(unit, neighbours, masks, B)
+        else:
+            out = np.empty((unit.n, h, w), np.float32)
+            for y0 in range(0, h, TILE):
+                for x0 in range(0, w, TILE):
+                    a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
+                    crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
+                                          u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
+                    x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
+                    y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
+                    out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+        return out[:, shift:h - shift, shift:w - shift] if shift else out
 
     def fit(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
         """`reconstruct` on one region (the whole frame, or a tile with its halo)."""
@@ -217,13 +235,26 @@ class MovieDecoder:
             # Nesterov / FISTA extrapolation (the plain fit converges slowly), with restarts
             t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
             z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
-        z = self.refine(z_prev, z0, unit, B)
+        z = z_prev.copy()
+        near = self.needed(s2[unit.index] > 1e-6, traj)
+        z[near] = self.refine(z_prev[near], z0[near], unit, B)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
             self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
         if CONSISTENCY > 0:
             self.make_consistent(frames, unit.y, eff[unit.index], s2[unit.index])
         return frames
+
+    @staticmethod
+    def needed(seen: np.ndarray, traj: list):
+        """The slices of a canvas that this part's frames show: its measured region grown by
+        the part's own largest displacement (the prior's noise estimate and normalisation
+        then come from what the frames show, not from the canvas's unmeasured margin)."""
+        grow = 2 + int(np.ceil(max((float(np.abs(e).max()) for e in traj if e is not None), default=0.0)))
+        rows, cols = np.flatnonzero(seen.any(1)), np.flatnonzero(seen.any(0))
+        if rows.size == 0:
+            return slice(None), slice(None)
+        return (slice(max(0, rows[0] - grow), rows[-1] + 1 + grow), slice(max(0, cols[0] - grow), cols[-1] + 1 + grow))
 
     def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int) -> np.ndarray:
         """The prior on the fitted centre image z (z0: the fused first pass it started from):
@@ -243,7 +274,8 @@ class MovieDecoder:
         noise. Edits `frames` in place."""
         pred = np.einsum("khw,khw->hw", eff, frames)
         r = y - pred
-        sigma = np.sqrt(noise_gain(r, pred) * np.maximum(pred, 0) + NOISE_FLOOR)
+        seen = s2 > 1e-6  # a canvas's margin has no measurement
+        sigma = np.sqrt(noise_gain(r[seen], pred[seen]) * np.maximum(pred, 0) + NOISE_FLOOR)
         excess = np.sign(r) * np.maximum(np.abs(r) - CONSISTENCY * sigma, 0.0)
         frames += eff * (excess / s2).astype(np.float32)
 
@@ -259,9 +291,10 @@ class MovieDecoder:
         total = eff.sum(0)  # S: the same for every part, padded or not
         before = motion.warp(restore(prev, total), unit.flows[prev.index], base)
         after = motion.warp(restore(nxt, total), unit.flows[nxt.index], base)
+        seen = total > 0  # a canvas's margin has no measurement to place a change with
         d = box(after - before)
-        score = np.abs(d) / robust_sigma(d)
-        changed = np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0).astype(np.float32)
+        score = np.abs(d) / robust_sigma(d[seen])
+        changed = np.where(seen, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
         if not changed.any():
             return
         upto = np.concatenate([np.zeros_like(eff[:1]), np.cumsum(eff, 0)])  # mask weight of frames < e
