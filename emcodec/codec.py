@@ -141,6 +141,19 @@ def choose_quantizer(frames: np.ndarray, B: int, quantize: str | float, *, gain=
                f"read noise {q.read_noise:.4g} ({source})")
 
 
+def lossless_noise(frames: np.ndarray, B: int, gain=None, offset=None, read_noise=None) -> dict | None:
+    """The detector noise of a movie stored without the quantiser (whose header holds it
+    otherwise), kept in the metadata for decompress's self-check: the user's values, else
+    the quantiser's fit on integer counts; None when unknown (float input without --gain)."""
+    if gain is not None:
+        return {"gain": float(gain), "offset": float(offset or 0.0), "read_noise": float(read_noise or 0.0),
+                "source": "given"}
+    q = auto_quantizer(frames, B, DENSITY, offset=offset, read_noise=read_noise)
+    if q is None:
+        return None
+    return {"gain": q.gain, "offset": q.offset, "read_noise": q.read_noise, "source": "estimated from the first frames"}
+
+
 def compress(
     source: str | os.PathLike,
     output: str | os.PathLike | BinaryIO,
@@ -197,7 +210,9 @@ def compress(
         if first is None:
             raise InputError(f"{source}: the movie has no frames")
         quantizer, why = choose_quantizer(first, B, quantize, gain=gain, offset=offset, read_noise=read_noise)
-        metadata = {**_source_metadata(info), "quantize": why, "scene_cuts": "split" if split_cuts else "off"}
+        noise = lossless_noise(first, B, gain, offset, read_noise) if quantizer is None else None
+        metadata = {**_source_metadata(info), "quantize": why, "scene_cuts": "split" if split_cuts else "off",
+                    **({"detector_noise": noise} if noise else {})}
         header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, metadata, quantizer=quantizer,
                         version=FORMAT_VERSION if info.dtype.kind == "f" else 2)  # 3: bad-pixel maps
         bad_union = np.zeros((info.height, info.width), bool) if info.dtype.kind == "f" else None
@@ -416,6 +431,64 @@ RESIDUAL_ALERT = 0.25  # a quarter of the measurement unexplained: never a good 
 RESIDUAL_OUTLIER = 3.0  # times the file's median residual
 
 
+NOISE_ALERT = 2.5  # RMS residual over the RMS noise: 6x the variance noise explains
+DECODER_ERROR = 0.10  # of the measurement: what the decoders leave where noise is small (high dose)
+
+
+def flag_groups(checks: list) -> list[bool]:
+    """Groups whose decode does not explain their measurement (SelfCheck per group).
+
+    With a noise model, each group is judged alone, against the noise its own measurement
+    should hold: a dark group after a beam blank has a small measurement and a small noise
+    alike. Flagged: more than NOISE_ALERT times that noise left unexplained and more than
+    DECODER_ERROR of the measurement (at high dose the decoders' own error, a few per cent,
+    is many times the noise: docs/decoders.md, "Self-check"). Without one (float input
+    without --gain), groups are compared with each other (flag_residuals).
+    """
+    if checks and all(c.noise_ratio is not None for c in checks):
+        return [c.noise_ratio > NOISE_ALERT and c.residual > DECODER_ERROR for c in checks]
+    return flag_residuals([c.residual for c in checks])
+
+
+def _describe_noise(header: Header) -> dict | None:
+    """The sidecar's account of the noise model the self-check used."""
+    q = header.quantizer
+    if q is not None:
+        return {"gain": q.gain, "offset": q.offset, "read_noise": q.read_noise, "quantiser_step": q.step,
+                "from": "the quantiser in the header"}
+    d = header.metadata.get("detector_noise")
+    if isinstance(d, dict):
+        return {**d, "from": "the header metadata (stored losslessly)"}
+    return None
+
+
+class _Ticks:
+    """Progress in frames of [start, stop): whole frames within a group as its tiles are
+    decoded (the last one when it is written, so a bar never runs ahead), the rest when the
+    group is written."""
+
+    def __init__(self, progress: Progress | None, start: int, stop: int, B: int):
+        self.progress, self.start, self.stop, self.B = progress, start, stop, B
+        self.given: dict[int, int] = {}
+
+    def within(self, g: int, n_valid: int) -> Callable[[float], None] | None:
+        if self.progress is None:
+            return None
+        frames = max(0, min(self.stop, g * self.B + n_valid) - max(self.start, g * self.B))
+
+        def tick(fraction: float) -> None:
+            n = min(int(fraction * frames), frames - 1)
+            if n > self.given.get(g, 0):
+                self.progress(n - self.given.get(g, 0))
+                self.given[g] = n
+        return tick
+
+    def written(self, g: int, frames: int) -> None:
+        left = frames - self.given.pop(g, 0)
+        if self.progress is not None and left > 0:
+            self.progress(left)
+
+
 def flag_residuals(residuals: list[float]) -> list[bool]:
     """Groups whose decode does not explain their measurement as well as the others do.
 
@@ -475,16 +548,32 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
     return decoder
 
 
-def _group_residual(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: int) -> float:
-    """The worst self-check residual over a group's parts: (frames of the part, measurement)."""
-    from .decoders.measurement import measurement_residual
+def _group_check(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: int, noise):
+    """The worst self-check over a group's parts: (frames of the part, measurement)."""
+    from .decoders.measurement import self_check
 
-    worst = 0.0
+    check = None
     for x, y in parts:
-        if len(x) < B:  # a padded part: the encoder repeated its last frame
-            x = np.concatenate([x, np.repeat(x[-1:], B - len(x), axis=0)])
-        worst = max(worst, measurement_residual(x, y, seed))
-    return worst
+        part = self_check(x, y, seed, B, noise)
+        check = part if check is None else check.worst(part)
+    return check
+
+
+def noise_model(header: Header):
+    """The noise a measurement of this file should hold (decoders.measurement.Noise): the
+    quantiser's detector law and step, or the detector noise a lossless file recorded; None
+    when the file knows neither (float input), and the self-check falls back to comparing
+    groups with each other."""
+    from .decoders.measurement import Noise
+
+    integer = np.dtype(header.dtype).kind in "iu"
+    q = header.quantizer
+    if q is not None:
+        return Noise(q.gain, q.offset, q.read_noise, integer, q)
+    d = header.metadata.get("detector_noise")
+    if isinstance(d, dict):  # checked when the header was read (fields.check_metadata)
+        return Noise(float(d["gain"]), float(d["offset"]), float(d["read_noise"]), integer, None)
+    return None
 
 
 class _OpenCvCpu:
@@ -518,18 +607,19 @@ def _motion_library() -> str:
     return LIBRARY
 
 
-def _per_group(reader, decoder, group_range, device):
-    """(group index, group, frames, residual) decoding each group on its own."""
+def _per_group(reader, decoder, group_range, device, noise=None, ticks=None):
+    """(group index, group, frames, self-check) decoding each group on its own."""
     from .decoders.base import decode_stored_group
 
     h = reader.header
     for g in group_range:
         group = reader.read_group(g)
-        x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
-        yield g, group, x, residual
+        x, check = decode_stored_group(decoder, group, h.B, h.seed, device=device, noise=noise,
+                                       progress=ticks.within(g, group.n_valid) if ticks else None)
+        yield g, group, x, check
 
 
-def _as_movie(reader, decoder, start, stop):
+def _as_movie(reader, decoder, start, stop, noise=None):
     """The same, from the movie decoder: parts are collected into their groups."""
     from .decoders.movie import decode_movie
 
@@ -537,14 +627,14 @@ def _as_movie(reader, decoder, start, stop):
     current, parts, measured = None, [], []
     for g, unit, x in decode_movie(reader, decoder, start, stop):
         if current is not None and g != current[0]:
-            yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
+            yield current[0], current[1], np.concatenate(parts), _group_check(measured, h.B, h.seed, noise)
             parts, measured = [], []
         if current is None or g != current[0]:
             current = (g, reader.read_group(g, payloads=SKIP))
         parts.append(x)
         measured.append((x, unit.y))
     if current is not None:
-        yield current[0], current[1], np.concatenate(parts), _group_residual(measured, h.B, h.seed)
+        yield current[0], current[1], np.concatenate(parts), _group_check(measured, h.B, h.seed, noise)
 
 
 def _description(labels: list[str], metadata: dict) -> str:
@@ -593,8 +683,8 @@ class _Salvage:
                                  + ("; ".join(self.saved.problems[:1]) or "the file holds none"))
         self.header, self.trailer = self.saved.header, self.saved.trailer
 
-    def decoded(self, decoder, movie: bool, start: int, stop: int, group_range: range, device):
-        """(group, Group or None, frames, residual) in order; None for a group not recovered."""
+    def decoded(self, decoder, movie: bool, start: int, stop: int, group_range: range, device, noise, ticks):
+        """(group, Group or None, frames, self-check) in order; None for a group not recovered."""
         from .decoders.base import decode_stored_group
         from .salvage import RunReader, _group_at, intact_runs
 
@@ -612,14 +702,15 @@ class _Salvage:
                 rr = RunReader(self._f, saved, *run)
                 lo = max(start, g * h.B) - run[0] * h.B
                 hi = min(stop, end * h.B, saved.frame_count) - run[0] * h.B
-                for gr, group, x, residual in _as_movie(rr, decoder, lo, hi):
+                for gr, group, x, check in _as_movie(rr, decoder, lo, hi, noise):
                     group.index = gr + run[0]
-                    yield gr + run[0], group, x, residual
+                    yield gr + run[0], group, x, check
             else:
                 for gi in range(g, end):
                     group = _group_at(self._f, h, saved.intact[gi])
-                    x, residual = decode_stored_group(decoder, group, h.B, h.seed, device=device)
-                    yield gi, group, x, residual
+                    x, check = decode_stored_group(decoder, group, h.B, h.seed, device=device, noise=noise,
+                                                   progress=ticks.within(gi, group.n_valid))
+                    yield gi, group, x, check
             g = end
 
 
@@ -692,7 +783,9 @@ def decompress(
         if missing is not None:
             missing.extend([a, None if b is None else b - 1] for a, b in lost)
         pixel_size = h.metadata.get("pixel_size")
-        groups = []
+        groups, checks = [], []
+        noise = noise_model(h)
+        ticks = _Ticks(progress, start, stop, h.B)
         with create_stack(
             target, height=h.height, width=h.width, dtype=out_dtype, n_frames=stop - start,
             pixel_size=tuple(pixel_size) if pixel_size else None, description=_description(labels, h.metadata),
@@ -701,19 +794,19 @@ def decompress(
             if method in MOVIE_METHODS:
                 decoder.device = device
             if salvage:
-                decoded = reader.decoded(decoder, method in MOVIE_METHODS, start, stop, group_range, device)
+                decoded = reader.decoded(decoder, method in MOVIE_METHODS, start, stop, group_range, device, noise,
+                                         ticks)
             elif method in MOVIE_METHODS:
-                decoded = _as_movie(reader, decoder, start, stop)
+                decoded = _as_movie(reader, decoder, start, stop, noise)
             else:
-                decoded = _per_group(reader, decoder, group_range, device)
-            for g, group, x, residual in decoded:
+                decoded = _per_group(reader, decoder, group_range, device, noise, ticks)
+            for g, group, x, check in decoded:
                 first = g * h.B
                 if group is None:  # salvage: a group that was not recovered
                     lo, hi = max(start, first), min(stop, first + h.B, t.frame_count)
                     writer.write(np.full((hi - lo, h.height, h.width), fill, dtype=out_dtype))
                     groups.append({"group": g, "frames": [first, min(first + h.B, t.frame_count)], "missing": True})
-                    if progress:
-                        progress(hi - lo)
+                    ticks.written(g, hi - lo)
                     continue
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
                 if not np.isfinite(x).all():
@@ -721,19 +814,23 @@ def decompress(
                 out = to_dtype(x[lo - first : hi - first], out_dtype, t.value_min, t.value_max)
                 n_bad = _restore_bad_pixels(out, group, lo - first)
                 writer.write(out)
-                groups.append({"group": g, "frames": [first, first + group.n_valid], "residual": round(residual, 6),
+                groups.append({"group": g, "frames": [first, first + group.n_valid],
+                               "residual": round(check.residual, 6),
+                               **({"noise_ratio": round(check.noise_ratio, 3)} if check.noise_ratio is not None else {}),
                                **({"split_at": [first + p.first for p in group.parts[1:]]}
                                   if len(group.parts) > 1 else {}),
                                **({"bad_pixels": n_bad} if n_bad else {})})
-                if progress:
-                    progress(hi - lo)
+                checks.append(check)
+                ticks.written(g, hi - lo)
         decoded_groups = [e for e in groups if not e.get("missing")]
-        for entry, flagged in zip(decoded_groups, flag_residuals([e["residual"] for e in decoded_groups])):
+        for entry, flagged in zip(decoded_groups, flag_groups(checks)):
             entry["flagged"] = flagged
             if flagged:
                 a, b = entry["frames"]
-                warn(f"group {entry['group']} (frames {a}-{b - 1}): measurement residual {entry['residual']:.3f} "
-                     "is far above the others; do not trust these frames")
+                why = (f"the decode leaves {entry['noise_ratio']:.1f}x the noise its measurement should hold "
+                       "unexplained" if "noise_ratio" in entry else
+                       f"measurement residual {entry['residual']:.3f} is far above the others")
+                warn(f"group {entry['group']} (frames {a}-{b - 1}): {why}; do not trust these frames")
         report = {
             "reconstruction_of": h.metadata.get("source_name"),
             "emcodec": __version__, "method": decoder.name, "B": h.B, "seed": h.seed,
@@ -745,6 +842,12 @@ def decompress(
             "frames": [start, stop], "device": str(device),
             **({"cpu_threads": threads} if device.type == "cpu" else {}),
             "residual": "RMS(sum_k C_k x_k - Y) / RMS(Y) per group; noise keeps it above 0",
+            "noise_ratio": "RMS(sum_k C_k x_k - Y) over the RMS noise Y should hold (detector noise and quantiser "
+                           "step); about 1 when the decode explains the measurement",
+            "noise_model": _describe_noise(h),
+            "flagged_when": (f"noise_ratio > {NOISE_ALERT:g} and residual > {DECODER_ERROR:g}" if noise is not None
+                             else f"no noise model: residual > {RESIDUAL_ALERT:g}, or > {RESIDUAL_OUTLIER:g}x the "
+                                  "file's median"),
             **({"salvage": {"trailer_found": reader.saved.trailer_found,
                             "missing_frames": [[a, None if b is None else b - 1] for a, b in lost],
                             "filled_with": "NaN" if fill != 0 else 0,

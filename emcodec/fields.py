@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .errors import ContainerError
+from .quantize import MAX_DETECTOR, MIN_GAIN
 
 MAX_SIDE = 1 << 20  # the mask counter holds y and x in 20 bits (docs/format.md, Masks)
 MAX_OFFSET = 1 << 62  # a stored offset plus an unsigned 32-bit value stays inside int64
@@ -45,6 +46,13 @@ def check_metadata(meta: dict) -> None:
     for key in ("source_extra", "original_metadata"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             bad(key)
+    noise = meta.get("detector_noise")  # a lossless file's detector noise, for the self-check
+    if noise is not None and not (isinstance(noise, dict) and all(_finite(noise.get(k)) for k in
+                                                                  ("gain", "offset", "read_noise"))
+                                  and MIN_GAIN <= noise["gain"] <= MAX_DETECTOR
+                                  and abs(noise["offset"]) <= MAX_DETECTOR
+                                  and 0 <= noise["read_noise"] <= MAX_DETECTOR):
+        bad("detector_noise")
 
 
 def check_value_range(vmin: float, vmax: float, dtype: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -38,7 +38,8 @@ class Decoder:
 
 # ---------------------------------------------------------------- whole-frame helpers (numpy)
 
-from .measurement import STRIP_BITS, _row_strips, apply_masks, mask_sum, measurement_residual  # noqa: E402,F401
+from .measurement import (STRIP_BITS, Noise, SelfCheck, _row_strips, apply_masks, mask_sum,  # noqa: E402,F401
+                          measurement_residual, self_check)
 
 
 def normalisation_range(y: np.ndarray, n_frames: int, seed: int) -> tuple[float, float]:
@@ -153,6 +154,7 @@ def decode_group(
     batch: int = 4,
     device="cpu",
     mean_of: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Decode one measurement Y (H, W) of B frames into float32 frames (B, H, W).
 
@@ -163,7 +165,8 @@ def decode_group(
     Normalises with y' = (Y - lo*S) / (hi - lo), which is exactly the measurement of the
     normalised frames (x - lo) / (hi - lo), decodes overlapping tiles `batch` at a time and
     blends them, then maps back with x = x' * (hi - lo) + lo. `device` is "cpu", "cuda" or
-    "auto".
+    "auto". `progress(fraction done)` is called after each batch of tiles: a 4k group takes
+    minutes, and a bar that moves once per group looks hung.
     """
     y = np.asarray(y)
     _check_args(y, B, tile, overlap, batch)
@@ -184,6 +187,8 @@ def decode_group(
                 x = x[:mean_of].mean(0)
             out[..., y0 : y0 + th, x0 : x0 + tw] += x * window
             weight[y0 : y0 + th, x0 : x0 + tw] += window
+        if progress is not None:
+            progress((i + len(chunk)) / len(origins))
     out /= weight
     out *= np.float32(hi - lo)
     out += np.float32(lo)
@@ -205,15 +210,23 @@ def _decode_chunk(decoder, y, chunk, n_frames, seed, th, tw, lo, hi, device) -> 
     return x.detach().to("cpu", torch.float32).numpy()
 
 
-def decode_stored_group(decoder: Decoder, group, B: int, seed: int, *, device="cpu") -> tuple[np.ndarray, float]:
-    """The real frames of a stored group (container.Group) and its self-check residual.
+def decode_stored_group(decoder: Decoder, group, B: int, seed: int, *, device="cpu", noise: Noise | None = None,
+                        progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, SelfCheck]:
+    """The real frames of a stored group (container.Group) and its self-check.
 
     A group split at a scene cut is decoded part by part, each as a padded group of B
-    frames; its residual is the worst part's.
+    frames; its self-check is the worst part's. `noise`: the measurement's noise model, to
+    judge the residual by (measurement.self_check). `progress(fraction of the group done)`.
     """
-    frames, residuals = [], []
+    frames, check = [], None
+    total, before = sum(part.n_frames for part in group.parts), 0
     for part in group.parts:
-        x = decode_group(decoder, part.measurement, B, seed, device=device)
-        residuals.append(measurement_residual(x, part.measurement, seed))
+        tick = None
+        if progress is not None:
+            tick = (lambda f, a=before, n=part.n_frames: progress((a + f * n) / total))  # noqa: E731
+        x = decode_group(decoder, part.measurement, B, seed, device=device, progress=tick)
+        part_check = self_check(x[: part.n_frames], part.measurement, seed, B, noise)
+        check = part_check if check is None else check.worst(part_check)
         frames.append(x[: part.n_frames])
-    return np.concatenate(frames), max(residuals)
+        before += part.n_frames
+    return np.concatenate(frames), check
