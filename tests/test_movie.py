@@ -370,3 +370,17 @@ def test_content_that_drifts_into_the_frame_is_rebuilt_from_the_neighbours(tmp_p
     frame_only = _decode(tmp_path / "m.tcs", tmp_path / "f.tif")
     assert psnr(strips(clean), strips(canvas)) > psnr(strips(clean), strips(frame_only)) + 0.4
     assert psnr(clean, canvas) > psnr(clean, frame_only)
+
+
+def test_no_changes_are_invented_at_the_edges_of_a_drifting_movie(tmp_path, monkeypatch):
+    """A movie without events: placing changes must cost (almost) nothing. Beyond a frame's
+    edge the neighbours' images are repeated borders; they differ there without a change."""
+    import emcodec.decoders.movie as movie
+
+    clean, noisy, _ = simulate.simulate_motion_movie(60, 192, 192, seed=101, dose=10, motion="drift")
+    tifffile.imwrite(tmp_path / "m.tif", noisy)
+    codec.compress(tmp_path / "m.tif", tmp_path / "m.tcs", B=20, quantize="off")
+    placed = _decode(tmp_path / "m.tcs", tmp_path / "c.tif")
+    monkeypatch.setattr(movie.MovieDecoder, "keep_changes", lambda *a, **k: None)
+    fused = _decode(tmp_path / "m.tcs", tmp_path / "f.tif")
+    assert psnr(clean, placed) > psnr(clean, fused) - 0.1

@@ -69,6 +69,16 @@ def pad_unit(u: Unit, m: int) -> Unit:
                 {k: np.pad(f, ((m, m), (m, m), (0, 0)), mode="edge") for k, f in u.flows.items()})
 
 
+def in_frame(total: np.ndarray) -> np.ndarray:
+    """Where a canvas holds the frame: the rectangle of pixels with any mask weight (a pixel
+    inside it may have none, when all B masks are 0 there)."""
+    rows, cols = np.flatnonzero(total.any(1)), np.flatnonzero(total.any(0))
+    out = np.zeros(total.shape, bool)
+    if rows.size:
+        out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = True
+    return out
+
+
 def box(img: np.ndarray, size: int = DISAGREE_PATCH) -> np.ndarray:
     import cv2
 
@@ -173,7 +183,10 @@ class MovieDecoder:
         the window) then stays that of one tile.
         """
         members = [unit] + neighbours
-        shift = int(np.ceil(max((float(np.abs(f).max()) for u in members for f in u.flows.values()),
+        # flows between members only: a member's flows beyond this window depend on how much
+        # of the file is read (--frames, lazy chunks), the decoded values must not
+        inside = {u.index for u in members}
+        shift = int(np.ceil(max((float(np.abs(f).max()) for u in members for k, f in u.flows.items() if k in inside),
                                 default=0.0))) if CANVAS else 0
         if shift:
             members = [pad_unit(u, shift) for u in members]
@@ -236,7 +249,7 @@ class MovieDecoder:
             t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
             z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
         z = z_prev.copy()
-        near = self.needed(s2[unit.index] > 1e-6, traj)
+        near = self.needed(in_frame(s2[unit.index] > 1e-6), traj)
         z[near] = self.refine(z_prev[near], z0[near], unit, B)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
@@ -274,7 +287,7 @@ class MovieDecoder:
         noise. Edits `frames` in place."""
         pred = np.einsum("khw,khw->hw", eff, frames)
         r = y - pred
-        seen = s2 > 1e-6  # a canvas's margin has no measurement
+        seen = in_frame(s2 > 1e-6)  # a canvas's margin has no measurement
         sigma = np.sqrt(noise_gain(r[seen], pred[seen]) * np.maximum(pred, 0) + NOISE_FLOOR)
         excess = np.sign(r) * np.maximum(np.abs(r) - CONSISTENCY * sigma, 0.0)
         frames += eff * (excess / s2).astype(np.float32)
@@ -291,7 +304,13 @@ class MovieDecoder:
         total = eff.sum(0)  # S: the same for every part, padded or not
         before = motion.warp(restore(prev, total), unit.flows[prev.index], base)
         after = motion.warp(restore(nxt, total), unit.flows[nxt.index], base)
-        seen = total > 0  # a canvas's margin has no measurement to place a change with
+        # only where both neighbours saw this patch: beyond their frames' edges (a canvas's
+        # margin) their images are repeated borders that differ without any change
+        frame = in_frame(total).astype(np.float32)
+        seen = (box(motion.warp(frame, unit.flows[prev.index], base)) > 0.999) & (
+            box(motion.warp(frame, unit.flows[nxt.index], base)) > 0.999) & (box(frame) > 0.999)
+        if not seen.any():
+            return
         d = box(after - before)
         score = np.abs(d) / robust_sigma(d[seen])
         changed = np.where(seen, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
