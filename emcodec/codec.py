@@ -62,6 +62,7 @@ def _groups_of(chunks: Iterator[np.ndarray], B: int) -> Iterator[np.ndarray]:
     for chunk in chunks:
         if not pending and len(chunk) == B:
             yield chunk
+            chunk = None  # not held while the next chunk is read
             continue
         pending.append(chunk)
         have += len(chunk)
@@ -211,6 +212,11 @@ def compress(
             raise InputError(f"{source}: the movie has no frames")
         quantizer, why = choose_quantizer(first, B, quantize, gain=gain, offset=offset, read_noise=read_noise)
         noise = lossless_noise(first, B, gain, offset, read_noise) if quantizer is None else None
+        # Only the stream holds a group, so a decoded (not memory-mapped) group is freed before
+        # the reader decodes the next one: one group in memory, not three. (An iterator, not a
+        # list: chain keeps its arguments, and an exhausted list iterator lets go of the list.)
+        stream = itertools.chain(iter([first]), groups)
+        del first
         metadata = {**_source_metadata(info), "quantize": why, "scene_cuts": "split" if split_cuts else "off",
                     **({"detector_noise": noise} if noise else {})}
         header = Header(B, seed, info.height, info.width, info.dtype.name, DENSITY, metadata, quantizer=quantizer,
@@ -226,7 +232,7 @@ def compress(
             packer = ThreadPoolExecutor(1) if spare_core(info.height * info.width) else None
             pending = None
             try:
-                for frames in itertools.chain([first], groups):
+                for frames in stream:
                     bad = badpixels.find(frames)
                     if bad is not None:  # filled before the cut test and the sum; the map is stored
                         frames = badpixels.fill(frames, bad)
@@ -247,6 +253,7 @@ def compress(
                     n += len(frames)
                     if progress:
                         progress(len(frames))
+                    frames = bad = None
                 if pending is not None:
                     pending.result()
             finally:

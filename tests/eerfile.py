@@ -53,17 +53,23 @@ def metadata_xml(exposure_time: float, n_frames: int, camera: str = "Falcon 4i")
     return f"<metadata>{body}</metadata>".encode()
 
 
-def write_eer(path, frames, height: int, width: int, exposure_time: float = 1.0) -> None:
-    """`frames`: per raw frame, (flat index, sub_x, sub_y) arrays of its events."""
+def write_eer(path, frames, height: int, width: int, exposure_time: float = 1.0,
+              n_frames: int | None = None) -> None:
+    """`frames`: per raw frame, (flat index, sub_x, sub_y) arrays of its events; a list, or
+    any iterable with `n_frames` given (then one frame's events are held at a time)."""
     import tifffile
 
-    md = metadata_xml(exposure_time, len(frames))
+    n_frames = len(frames) if n_frames is None else n_frames
+    md = metadata_xml(exposure_time, n_frames)
+    k = -1
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
         for k, (index, sub_x, sub_y) in enumerate(frames):
             strip = encode_frame(index, sub_x, sub_y, height * width)
             tw.write(iter([strip]), shape=(height, width), dtype=np.uint8, compression="zlib",
                      rowsperstrip=height, metadata=None,
                      extratags=[(65001, 7, len(md), md, True)] if k == 0 else [])
+    if k + 1 != n_frames:
+        raise ValueError(f"{k + 1} raw frames given, {n_frames} announced")
     with tifffile.TiffFile(path, mode="r+b") as tf:
         for page in tf.pages:
             page.tags["Compression"].overwrite(65001)

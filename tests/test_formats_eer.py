@@ -95,3 +95,63 @@ def test_eer_compresses_from_the_command_line(eer, tmp_path, capsys):
     tifffile.imwrite(tif, np.zeros((2, 8, 8), np.uint8), photometric="minisblack")
     assert main(["compress", str(tif), "--eer-fraction", "2"]) == 1
     assert "applies to .eer files only" in capsys.readouterr().err
+
+
+def _traced_peak(fn):
+    """Bytes allocated at the peak of fn() above what was allocated before it (tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_eer_pages_are_decoded_into_the_output_frame_not_one_array_each(tmp_path):
+    """Each raw page is added straight into its output frame: reading a frame allocates that
+    frame and the strips' bytes, not a frame-sized array per raw page (tifffile's asarray)."""
+    from emcodec.formats import eer as eer_module
+
+    side, fraction = 256, 8
+    rng = np.random.default_rng(5)
+    path = tmp_path / "m.eer"
+    write_eer(path, random_events(rng, 2 * fraction, side, side, per_frame=1300), side, side)
+    frame = side * side  # uint8 counts
+    with open_stack(path, ReadOptions(eer_fraction=fraction)) as r:
+        assert r._direct, "imagecodecs' eer_decode no longer adds into the given array"
+        r.read(0, 1)  # imports, file handles and one-off buffers before measuring
+        peak = _traced_peak(lambda: r.read(1, 2))
+        got = r.read(0, 2)
+    assert peak < 1.5 * frame, f"reading one {frame}-byte frame allocated {peak} bytes at its peak"
+    with tifffile.TiffFile(path) as tf:
+        want = tf.series[0].asarray().reshape(2, fraction, side, side).sum(axis=1)
+    np.testing.assert_array_equal(got, want)
+    eer_module._ACCUMULATES = False  # the fallback (tifffile, one reused page buffer) gives the same frames
+    try:
+        with open_stack(path, ReadOptions(eer_fraction=fraction)) as r:
+            assert not r._direct
+            np.testing.assert_array_equal(r.read(0, 2), want)
+    finally:
+        eer_module._ACCUMULATES = None
+
+
+def test_compress_holds_one_decoded_group_however_long_the_movie(tmp_path):
+    """A decoded (not memory-mapped) movie streams through compress one group at a time: the
+    peak does not grow with the number of groups (it held three groups before)."""
+    from emcodec.codec import compress
+
+    side, fraction, B = 256, 2, 4
+    group = B * side * side  # bytes of one group of uint8 counts
+    rng = np.random.default_rng(6)
+    peaks = {}
+    for n_groups in (1, 6):
+        path = tmp_path / f"g{n_groups}.eer"
+        write_eer(path, random_events(rng, n_groups * B * fraction, side, side, per_frame=600), side, side)
+        out = tmp_path / f"g{n_groups}.tcs"
+        compress(path, out, B=B, read_options=ReadOptions(eer_fraction=fraction), force=True)  # warm imports
+        peaks[n_groups] = _traced_peak(
+            lambda: compress(path, out, B=B, read_options=ReadOptions(eer_fraction=fraction), force=True))
+    assert peaks[6] - peaks[1] < group / 2, f"peaks {peaks} with {group}-byte groups"

@@ -158,6 +158,7 @@ class StackReader:
             b = min(a + n, stop)
             chunk, is_view = self._get(a, b)
             yield chunk
+            chunk = None  # not held while the next chunk is read (a decoded chunk is freed as soon as it is used)
             if is_view and (b == stop or (b - held) * frame_bytes >= self.RELEASE_BYTES):
                 release_pages(self._get(held, b)[0])
                 held = b

@@ -6,8 +6,18 @@ raw frames are far too many and too sparse to compress one by one, so ``eer_frac
 frames are summed into each output frame (a remainder that does not fill a frame is dropped,
 as RELION does), optionally at 2x or 4x super-resolution from the events' sub-pixel bits.
 A gain reference multiplies every raw frame; multiplying the sum of a fraction is the same
-number, so it is applied once per output frame. Pages are decoded one at a time: memory
-holds one output frame and its accumulator, never the movie.
+number, so it is applied once per output frame.
+
+Memory: imagecodecs' EER decoder adds each event to the array it is given (``dst[i] += 1``
+in imcd_eer_decode, for uint8 and uint16), so every raw page's strip is decoded straight
+into the output frame it belongs to; no raw frame is ever materialised (tifffile's
+``page.asarray`` allocates a new frame-sized array per raw page, which at a fraction of 10
+is ten allocations of 16 MiB per 4096x4096 output frame). Whether the installed
+imagecodecs accumulates is checked once on a 16-pixel stream; where it does not (or a page
+has several strips, or counts need 32 bits) each page is decoded by tifffile into one
+reused buffer and added. Either way memory holds the chunk being returned and at most two
+reused frame-sized buffers (a gain reference's counts, the fallback's page), never the raw
+frames or the movie.
 
 The file states no specimen pixel size (``sensorPixelSize`` is the camera's), so none is
 carried; the frame time is the exposure time over the raw frame count, times the fraction.
@@ -25,6 +35,40 @@ from .base import StackInfo, StackReader, _one_line
 from .metadata import bounded_tree
 
 UPSAMPLE_LEVELS = {1: 0, 2: 1, 4: 2}  # --eer-upsample -> tifffile's superres level
+
+# A 4x4 frame coded 7_2_2 (compression 65001): one event at pixel 0 (sub-pixel bits 0, 0,
+# stored XOR'd with 2), then a skip of 15 to the frame's end, zero-padded to 48 bits.
+_PROBE = bytes([0x00, 0x7D, 0x00, 0x00, 0x00, 0x00])
+_ACCUMULATES: bool | None = None
+
+
+def _decoder_accumulates() -> bool:
+    """Whether imagecodecs.eer_decode adds events to a given uint8/uint16 `out` (rather than
+    zeroing it, refusing it or returning another array); checked once per process."""
+    global _ACCUMULATES
+    if _ACCUMULATES is None:
+        ok = True
+        try:
+            import imagecodecs
+
+            for t in (np.uint8, np.uint16):
+                out = np.ones((4, 4), t)
+                got = imagecodecs.eer_decode(_PROBE, (4, 4), 7, 2, 2, superres=0, out=out)
+                want = np.ones((4, 4), t)
+                want[0, 0] = 2
+                ok = ok and got is out and np.array_equal(out, want)
+        except Exception:
+            ok = False
+        _ACCUMULATES = ok
+    return _ACCUMULATES
+
+
+def _code_bits(page) -> tuple[int, int, int]:
+    """(skip, horizontal, vertical) bits of a page's EER code, as tifffile reads them."""
+    if page.compression == 65002:
+        return (int(page.tags.valueof(65007, 7)), int(page.tags.valueof(65008, 2)),
+                int(page.tags.valueof(65009, 2)))
+    return (7, 2, 2) if page.compression == 65001 else (8, 2, 2)
 
 
 def _count_dtype(fraction: int) -> np.dtype:
@@ -115,6 +159,10 @@ class _EerReader(StackReader):
         height, width = (int(d) for d in frames.shape[-2:])
         self._fraction = fraction
         self._acc_dtype = _count_dtype(fraction)
+        self._superres = UPSAMPLE_LEVELS[upsample]
+        self._direct = self._acc_dtype.itemsize <= 2 and _decoder_accumulates()
+        self._acc = None  # with a gain reference: the counts of one output frame, reused
+        self._scratch = None  # the fallback's decoded raw page, reused
         self._gain = load_gain(options.gain_ref, (height, width), upsample) if options.gain_ref else None
         md = dict(tf.eer_metadata or {})
         raw_dt = _raw_frame_time(md)
@@ -137,26 +185,48 @@ class _EerReader(StackReader):
             metadata=bounded_tree(md) or None,
         )
 
+    def _add_page(self, j: int, acc: np.ndarray) -> None:
+        """Add raw frame j's events to `acc` (a C-contiguous frame of self._acc_dtype)."""
+        page = self._pages[j]
+        try:
+            key = page.keyframe  # the page itself, or the page whose tags a TiffFrame shares
+            if self._direct and len(page.dataoffsets) == 1:
+                if not page.databytecounts[0]:
+                    return  # an empty strip: no events (tifffile reads it as zeros)
+                import imagecodecs
+
+                fh = self._tf.filehandle
+                fh.seek(page.dataoffsets[0])
+                data = fh.read(page.databytecounts[0])
+                imagecodecs.eer_decode(data, acc.shape, *_code_bits(key), superres=self._superres, out=acc)
+                return
+            if self._scratch is None or self._scratch.dtype != key.dtype:
+                self._scratch = np.empty(acc.shape, key.dtype)
+            page.asarray(out=self._scratch)
+        except Exception as e:
+            raise InputError(f"'{self.info.source_name}': raw frame {j} cannot be decoded: {_one_line(e)}") from None
+        np.add(acc, self._scratch, out=acc, casting="unsafe")
+
     def _get(self, start: int, stop: int) -> tuple[np.ndarray, bool]:
         info = self.info
         out = np.empty((stop - start, info.height, info.width), info.dtype)
-        acc = np.empty((info.height, info.width), self._acc_dtype)
         for k in range(start, stop):
-            acc[:] = 0
+            if self._gain is None:
+                acc = out[k - start]  # counts summed in place, in the output's own type
+            else:
+                if self._acc is None:
+                    self._acc = np.empty((info.height, info.width), self._acc_dtype)
+                acc = self._acc
+            acc[...] = 0
             for j in range(k * self._fraction, (k + 1) * self._fraction):
-                try:
-                    events = self._pages[j].asarray()
-                except Exception as e:
-                    raise InputError(f"'{info.source_name}': raw frame {j} cannot be decoded: {_one_line(e)}") from None
-                np.add(acc, events.reshape(acc.shape), out=acc, casting="unsafe")
+                self._add_page(j, acc)
             if self._gain is not None:
                 np.multiply(acc, self._gain, out=out[k - start])
-            else:
-                out[k - start] = acc
         return out, False
 
     def close(self) -> None:
         self._pages = None
+        self._scratch = self._acc = None
         self._tf.close()
 
 
