@@ -59,6 +59,40 @@ def test_dm4_measurement_is_that_of_its_frames(tmp_path):
 
 
 @needs_vendor
+@pytest.mark.parametrize("name,dtype", [("test-11.dm4", np.uint32), ("test-2.dm4", np.float32)])
+def test_dm4_stack_enlarged_from_a_real_file_reads_every_frame(tmp_path, name, dtype):
+    """tests/dmfile.py (the large-DM4 benchmark's builder): a real DM4 with its data array and
+    size fields replaced reads back, through RosettaSciIO and emcodec, as the frames written,
+    and its metadata tree is the real file's except the stack's Data and Dimensions."""
+    from rsciio.digitalmicrograph import file_reader
+
+    from dmfile import enlarge_dm4
+
+    frames = np.random.default_rng(8).integers(0, 5000, (7, 12, 16)).astype(dtype)
+    path = tmp_path / "big.dm4"
+    assert enlarge_dm4(VENDOR / name, path, iter(frames), 7, 12, 16) == np.dtype(dtype)
+    with open_stack(path) as r:
+        assert (r.info.n_frames, r.info.height, r.info.width, r.info.dtype) == (7, 12, 16, np.dtype(dtype))
+        np.testing.assert_array_equal(r.read(0, 7), frames)
+        np.testing.assert_array_equal(np.concatenate(list(r.iter_chunks(3))), frames)
+
+    def tree(p):
+        (stack,) = [s for s in file_reader(str(p)) if np.ndim(s["data"]) == 3]
+        md = stack["original_metadata"]
+        image = md["ImageList"]["TagGroup0"]["ImageData"]  # the stack (the thumbnail is left out)
+        return stack["data"], md, image.pop("Data", None), image.pop("Dimensions")
+
+    data, md, array, dims = tree(path)
+    np.testing.assert_array_equal(data, frames)
+    assert dims == {"Data0": 16, "Data1": 12, "Data2": 7} and array["size"] == frames.size
+    _, real_md, real_array, real_dims = tree(VENDOR / name)
+    assert real_dims == {"Data0": 2, "Data1": 2, "Data2": 2} and md == real_md
+    assert array["offset"] == real_array["offset"]  # the same tags before the data, byte for byte
+    assert main(["compress", str(path), "-o", str(tmp_path / "big.tcs"), "-B", "3", "-q"]) == 0
+    assert tcs_info(tmp_path / "big.tcs")["frames"] == 7
+
+
+@needs_vendor
 def test_velox_file_without_a_movie_is_one_clear_line(tmp_path, capsys):
     rc = main(["compress", str(VENDOR / "fei_example_dpc_titles.emd"), "-o", str(tmp_path / "x.tcs")])
     err = capsys.readouterr().err.strip()

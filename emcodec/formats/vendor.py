@@ -119,12 +119,17 @@ class _VendorReader(StackReader):
         )
 
     def _get(self, start: int, stop: int) -> tuple[np.ndarray, bool]:
+        # Block by block into the chunk's own array: computing the slice would concatenate its
+        # blocks into a second copy while their memory-mapped pages are still resident (a
+        # 4096x4096 uint32 DM4 at B = 10: 1.7 GB peak against 1.1 GB for the same TIFF).
+        info = self.info
+        out = np.empty((stop - start, info.height, info.width), info.dtype)
         try:
-            arr = np.asarray(self._data[start:stop].compute(scheduler="synchronous"))
+            self._data[start:stop].store(out, lock=False, scheduler="synchronous")
         except Exception as e:
-            raise InputError(f"'{self.info.source_name}': cannot read frames {start}-{stop - 1}: "
+            raise InputError(f"'{info.source_name}': cannot read frames {start}-{stop - 1}: "
                              f"{_one_line(e)}") from None
-        return (arr if arr.dtype == self.info.dtype else arr.astype(self.info.dtype)), False
+        return out, False
 
     def close(self) -> None:
         self._data = None
