@@ -490,6 +490,16 @@ class _Ticks:
                 self.given[g] = n
         return tick
 
+    def of_movie(self, frame_count: int, offset: int = 0) -> Callable[[int, float], None] | None:
+        """The movie decoder's progress(group, fraction), its groups numbered from `offset`."""
+        if self.progress is None:
+            return None
+
+        def tick(g: int, fraction: float) -> None:
+            g += offset
+            self.within(g, min(self.B, frame_count - g * self.B))(fraction)
+        return tick
+
     def written(self, g: int, frames: int) -> None:
         left = frames - self.given.pop(g, 0)
         if self.progress is not None and left > 0:
@@ -626,13 +636,14 @@ def _per_group(reader, decoder, group_range, device, noise=None, ticks=None):
         yield g, group, x, check
 
 
-def _as_movie(reader, decoder, start, stop, noise=None):
-    """The same, from the movie decoder: parts are collected into their groups."""
+def _as_movie(reader, decoder, start, stop, noise=None, progress=None):
+    """The same, from the movie decoder: parts are collected into their groups.
+    `progress(group, fraction)` as decode_movie reports it."""
     from .decoders.movie import decode_movie
 
     h = reader.header
     current, parts, measured = None, [], []
-    for g, unit, x in decode_movie(reader, decoder, start, stop):
+    for g, unit, x in decode_movie(reader, decoder, start, stop, progress=progress):
         if current is not None and g != current[0]:
             yield current[0], current[1], np.concatenate(parts), _group_check(measured, h.B, h.seed, noise)
             parts, measured = [], []
@@ -709,7 +720,8 @@ class _Salvage:
                 rr = RunReader(self._f, saved, *run)
                 lo = max(start, g * h.B) - run[0] * h.B
                 hi = min(stop, end * h.B, saved.frame_count) - run[0] * h.B
-                for gr, group, x, check in _as_movie(rr, decoder, lo, hi, noise):
+                for gr, group, x, check in _as_movie(rr, decoder, lo, hi, noise,
+                                                     ticks.of_movie(saved.frame_count, run[0])):
                     group.index = gr + run[0]
                     yield gr + run[0], group, x, check
             else:
@@ -804,7 +816,7 @@ def decompress(
                 decoded = reader.decoded(decoder, method in MOVIE_METHODS, start, stop, group_range, device, noise,
                                          ticks)
             elif method in MOVIE_METHODS:
-                decoded = _as_movie(reader, decoder, start, stop, noise)
+                decoded = _as_movie(reader, decoder, start, stop, noise, ticks.of_movie(t.frame_count))
             else:
                 decoded = _per_group(reader, decoder, group_range, device, noise, ticks)
             for g, group, x, check in decoded:

@@ -37,3 +37,19 @@ def test_progress_moves_within_a_group_and_counts_the_frames_asked_for(tmp_path)
         assert sum(calls) == total and all(isinstance(n, int) and n > 0 for n in calls)
         groups = 3
         assert len(calls) > groups  # not once per group: within it, as its tile batches finish
+
+
+def test_the_movie_decoder_moves_progress_within_a_group(tmp_path, monkeypatch):
+    """The default decoder: each group's first pass (tile batches) and fit (tiles) report."""
+    import emcodec.decoders.movie as movie
+
+    monkeypatch.setattr(movie, "TILE", 32)  # the fit in tiles too
+    x = np.random.default_rng(2).poisson(30, (12, 300, 40)).astype(np.uint16)
+    api.compress(x, tmp_path / "m.tcs", B=4)
+    torch.set_num_threads(1)
+    for frames, total in ((None, 12), ("2:9", 7)):
+        calls = []
+        api.decompress(tmp_path / "m.tcs", tmp_path / "d.tif", frames=frames, force=True, threads=1,
+                       progress=calls.append)
+        assert sum(calls) == total and all(isinstance(n, int) and n > 0 for n in calls)
+        assert len(calls) > 3

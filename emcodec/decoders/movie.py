@@ -32,6 +32,7 @@ DETAIL_TV = 0.7  # TV weight on what the fit adds to the first pass, in its nois
 CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per pixel
 NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least
 CANVAS = True  # fit the centre image on a canvas that holds what moves into the frame
+FIRST_PASS_SHARE = 0.75  # of a part's decoding time, for progress (measured: ~80 %)
 TILE = 512  # px: larger frames are fitted tile by tile, so memory does not grow with the frame
 HALO = 32  # px around a tile, beyond the largest displacement in its window
 
@@ -157,11 +158,13 @@ class MovieDecoder:
 
     # ------------------------------------------------------------ per part
 
-    def prepare(self, unit: Unit, B: int, seed: int) -> None:
-        """First pass of one part: the average of its decoded frames."""
+    def prepare(self, unit: Unit, B: int, seed: int, progress=None) -> None:
+        """First pass of one part: the average of its decoded frames (`progress(fraction)`
+        after each batch of its tiles)."""
         from .base import decode_group  # torch: imported when a first pass runs, not for preview
 
-        unit.mean = decode_group(self.first_pass, unit.y, B, seed, device=self.device, mean_of=unit.n)
+        unit.mean = decode_group(self.first_pass, unit.y, B, seed, device=self.device, mean_of=unit.n,
+                                 progress=progress)
 
     def link(self, a: Unit, b: Unit) -> None:
         """Flow from part a's centre image to part b's, kept on a (8-bit over both's range)."""
@@ -170,7 +173,8 @@ class MovieDecoder:
 
     # ------------------------------------------------------------ the fit
 
-    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int,
+                    progress=None) -> np.ndarray:
         """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene).
 
         The centre image is fitted on a canvas wider than the frame by the largest
@@ -198,14 +202,16 @@ class MovieDecoder:
             out = self.fit(unit, neighbours, masks, B)
         else:
             out = np.empty((unit.n, h, w), np.float32)
-            for y0 in range(0, h, TILE):
-                for x0 in range(0, w, TILE):
-                    a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
-                    crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
-                                          u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
-                    x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
-                    y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
-                    out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+            corners = [(y0, x0) for y0 in range(0, h, TILE) for x0 in range(0, w, TILE)]
+            for done, (y0, x0) in enumerate(corners, 1):
+                a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
+                crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
+                                      u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
+                x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
+                y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
+                out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+                if progress is not None:
+                    progress(done / len(corners))
         return out[:, shift:h - shift, shift:w - shift] if shift else out
 
     def fit(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
@@ -402,12 +408,17 @@ class MovieWindow:
         self.held: deque[Unit] = deque()
         self.peak_held = 0
 
-    def frames(self, units):
-        """Yield (unit, frames) for every unit of the iterable, in order."""
+    def frames(self, units, progress=None):
+        """Yield (unit, frames) for every unit of the iterable, in order.
+
+        `progress(unit, fraction)`: how much of a unit's work is done, its first pass
+        counted as FIRST_PASS_SHARE (most of the CPU time), then its fit tile by tile.
+        """
         K = self.decoder.window
+        self.progress = progress
         pending: deque[Unit] = deque()  # units waiting for their right-hand neighbours
         for unit in units:
-            self.decoder.prepare(unit, self.B, self.seed)
+            self.decoder.prepare(unit, self.B, self.seed, progress=self._share(unit, 0.0, FIRST_PASS_SHARE))
             for other in self.held:
                 if other.scene == unit.scene and unit.index - other.index <= K:
                     self.decoder.link(other, unit)
@@ -426,7 +437,14 @@ class MovieWindow:
     def _emit(self, unit: Unit) -> np.ndarray:
         K = self.decoder.window
         nb = [u for u in self.held if u is not unit and u.scene == unit.scene and abs(u.index - unit.index) <= K]
-        return self.decoder.reconstruct(unit, nb, self.masks, self.B)
+        return self.decoder.reconstruct(unit, nb, self.masks, self.B,
+                                        progress=self._share(unit, FIRST_PASS_SHARE, 1.0))
+
+    def _share(self, unit: Unit, lo: float, hi: float):
+        progress = getattr(self, "progress", None)
+        if progress is None:
+            return None
+        return lambda fraction: progress(unit, lo + (hi - lo) * fraction)
 
     def _drop(self, oldest_pending: Unit, keep_left: int) -> None:
         """Forget parts that no pending or future part's window reaches."""
@@ -447,8 +465,12 @@ def units_of(reader, groups: range):
             index += 1
 
 
-def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window: MovieWindow | None = None):
+def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window: MovieWindow | None = None,
+                 progress=None):
     """Yield (group index, part first frame, frames) covering frames [start, stop).
+
+    `progress(group, fraction)`: work done on a group that is yielded (fractions of its
+    parts' work, a group of several parts reporting each part's).
 
     Only the groups of those frames and K groups on each side are read and decoded (a part
     needs its K neighbours on each side in its scene, and a group holds at least one part),
@@ -467,7 +489,13 @@ def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window
             yield unit
 
     wanted = range(start // h.B, (stop - 1) // h.B + 1)
-    for unit, frames in window.frames(tagged()):
+
+    def told(unit, fraction):
+        g = group_of.get(unit.index)
+        if progress is not None and g in wanted:
+            progress(g, fraction)
+
+    for unit, frames in window.frames(tagged(), progress=told if progress is not None else None):
         if group_of[unit.index] in wanted:
             yield group_of.pop(unit.index), unit, frames
         else:
