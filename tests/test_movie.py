@@ -256,8 +256,8 @@ def test_at_most_2K_plus_1_groups_are_held(long_movie, K):
     held = []
     window_frames = window.frames
 
-    def watching(units):
-        for item in window_frames(units):
+    def watching(units, progress=None):
+        for item in window_frames(units, progress):
             held.append(len(window.held))
             yield item
 

@@ -42,7 +42,7 @@ class PreviewDecoder(MovieDecoder):
             self._totals[key] = blur(eff.sum(0))
         return self._totals[key]
 
-    def prepare(self, unit: Unit, B: int, seed: int) -> None:
+    def prepare(self, unit: Unit, B: int, seed: int, progress=None) -> None:
         total = self._total(B, seed, unit.n, unit.y.shape)
         unit.mean = blur(unit.y) / np.maximum(total, 1e-3)
 
@@ -56,7 +56,8 @@ class PreviewDecoder(MovieDecoder):
         flow = motion.estimate_flow(*small, float(lo), float(hi), self.preset)
         a.flows[b.index] = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * FLOW_SCALE
 
-    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int,
+                    progress=None) -> np.ndarray:
         prev = next((u for u in neighbours if u.index == unit.index - 1), None)
         nxt = next((u for u in neighbours if u.index == unit.index + 1), None)
         traj = self.trajectory(unit, prev, nxt)
