@@ -70,13 +70,19 @@ def pad_unit(u: Unit, m: int) -> Unit:
                 {k: np.pad(f, ((m, m), (m, m), (0, 0)), mode="edge") for k, f in u.flows.items()})
 
 
-def in_frame(total: np.ndarray) -> np.ndarray:
-    """Where a canvas holds the frame: the rectangle of pixels with any mask weight (a pixel
-    inside it may have none, when all B masks are 0 there)."""
+def frame_rect(total: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Where a canvas holds the frame, (row0, row1, col0, col1): the rectangle of pixels with
+    any mask weight (a pixel inside it may have none, when all B masks are 0 there)."""
     rows, cols = np.flatnonzero(total.any(1)), np.flatnonzero(total.any(0))
+    return (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else None
+
+
+def in_frame(total: np.ndarray) -> np.ndarray:
+    """frame_rect as a boolean map."""
     out = np.zeros(total.shape, bool)
-    if rows.size:
-        out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = True
+    rect = frame_rect(total)
+    if rect is not None:
+        out[rect[0]:rect[1], rect[2]:rect[3]] = True
     return out
 
 
@@ -255,25 +261,27 @@ class MovieDecoder:
             t = (1 + (1 + 4 * t_prev * t_prev) ** 0.5) / 2
             z, z_prev, t_prev = z_new + ((t_prev - 1) / t) * (z_new - z_prev), z_new, t
         z = z_prev.copy()
-        near = self.needed(in_frame(s2[unit.index] > 1e-6), traj)
+        measured = s2[unit.index] > 1e-6
+        seen = in_frame(measured)  # a canvas's margin has no measurement
+        near = self.needed(measured, traj)
         z[near] = self.refine(z_prev[near], z0[near], unit, B)
         frames = np.stack([self._warp(z, traj[k], base) for k in range(unit.n)])
         if prev is not None and nxt is not None:
-            self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base)
+            self.keep_changes(frames, unit, prev, nxt, eff[unit.index], traj, base, seen)
         if CONSISTENCY > 0:
-            self.make_consistent(frames, unit.y, eff[unit.index], s2[unit.index])
+            self.make_consistent(frames, unit.y, eff[unit.index], s2[unit.index], seen)
         return frames
 
     @staticmethod
-    def needed(seen: np.ndarray, traj: list):
-        """The slices of a canvas that this part's frames show: its measured region grown by
+    def needed(total: np.ndarray, traj: list):
+        """The slices of a canvas that this part's frames show: its frame_rect grown by
         the part's own largest displacement (the prior's noise estimate and normalisation
         then come from what the frames show, not from the canvas's unmeasured margin)."""
         grow = 2 + int(np.ceil(max((float(np.abs(e).max()) for e in traj if e is not None), default=0.0)))
-        rows, cols = np.flatnonzero(seen.any(1)), np.flatnonzero(seen.any(0))
-        if rows.size == 0:
+        rect = frame_rect(total)
+        if rect is None:
             return slice(None), slice(None)
-        return (slice(max(0, rows[0] - grow), rows[-1] + 1 + grow), slice(max(0, cols[0] - grow), cols[-1] + 1 + grow))
+        return slice(max(0, rect[0] - grow), rect[1] + grow), slice(max(0, rect[2] - grow), rect[3] + grow)
 
     def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int) -> np.ndarray:
         """The prior on the fitted centre image z (z0: the fused first pass it started from):
@@ -286,19 +294,18 @@ class MovieDecoder:
         return tv_refine(z, z0)
 
     @staticmethod
-    def make_consistent(frames, y, eff, s2) -> None:
+    def make_consistent(frames, y, eff, s2, seen) -> None:
         """Give back to the frames the part of the measurement the fit leaves unexplained
         beyond the noise (soft threshold at CONSISTENCY noise standard deviations), as a
         GAP projection does: the masked sum of the frames then agrees with Y within the
         noise. Edits `frames` in place."""
         pred = np.einsum("khw,khw->hw", eff, frames)
         r = y - pred
-        seen = in_frame(s2 > 1e-6)  # a canvas's margin has no measurement
         sigma = np.sqrt(noise_gain(r[seen], pred[seen]) * np.maximum(pred, 0) + NOISE_FLOOR)
         excess = np.sign(r) * np.maximum(np.abs(r) - CONSISTENCY * sigma, 0.0)
         frames += eff * (excess / s2).astype(np.float32)
 
-    def keep_changes(self, frames, unit, prev, nxt, eff, traj, base) -> None:
+    def keep_changes(self, frames, unit, prev, nxt, eff, traj, base, seen) -> None:
         """Where the parts before and after disagree beyond the noise, something changed
         (a particle appeared, left, jumped): give each frame the side it belongs to, at the
         frame where this part's measurement puts the change, instead of an average.
@@ -312,7 +319,7 @@ class MovieDecoder:
         after = motion.warp(restore(nxt, total), unit.flows[nxt.index], base)
         # only where both neighbours saw this patch: beyond their frames' edges (a canvas's
         # margin) their images are repeated borders that differ without any change
-        frame = in_frame(total).astype(np.float32)
+        frame = seen.astype(np.float32)
         seen = (box(motion.warp(frame, unit.flows[prev.index], base)) > 0.999) & (
             box(motion.warp(frame, unit.flows[nxt.index], base)) > 0.999) & (box(frame) > 0.999)
         if not seen.any():
@@ -399,6 +406,11 @@ class MovieDecoder:
         return out
 
 
+def _share(progress, unit: Unit, lo: float, hi: float):
+    """A unit's progress(fraction) for one stage of its work, spanning [lo, hi] of it."""
+    return None if progress is None else (lambda fraction: progress(unit, lo + (hi - lo) * fraction))
+
+
 class MovieWindow:
     """Streams parts through the decoder, holding at most 2K+1 of them."""
 
@@ -415,10 +427,9 @@ class MovieWindow:
         counted as FIRST_PASS_SHARE (most of the CPU time), then its fit tile by tile.
         """
         K = self.decoder.window
-        self.progress = progress
         pending: deque[Unit] = deque()  # units waiting for their right-hand neighbours
         for unit in units:
-            self.decoder.prepare(unit, self.B, self.seed, progress=self._share(unit, 0.0, FIRST_PASS_SHARE))
+            self.decoder.prepare(unit, self.B, self.seed, progress=_share(progress, unit, 0.0, FIRST_PASS_SHARE))
             for other in self.held:
                 if other.scene == unit.scene and unit.index - other.index <= K:
                     self.decoder.link(other, unit)
@@ -428,23 +439,17 @@ class MovieWindow:
             self.peak_held = max(self.peak_held, len(self.held))
             while pending and (pending[0].scene != unit.scene or unit.index - pending[0].index >= K):
                 done = pending.popleft()
-                yield done, self._emit(done)
+                yield done, self._emit(done, progress)
                 self._drop(pending[0] if pending else unit, K if pending else K - 1)
         while pending:
             done = pending.popleft()
-            yield done, self._emit(done)
+            yield done, self._emit(done, progress)
 
-    def _emit(self, unit: Unit) -> np.ndarray:
+    def _emit(self, unit: Unit, progress=None) -> np.ndarray:
         K = self.decoder.window
         nb = [u for u in self.held if u is not unit and u.scene == unit.scene and abs(u.index - unit.index) <= K]
         return self.decoder.reconstruct(unit, nb, self.masks, self.B,
-                                        progress=self._share(unit, FIRST_PASS_SHARE, 1.0))
-
-    def _share(self, unit: Unit, lo: float, hi: float):
-        progress = getattr(self, "progress", None)
-        if progress is None:
-            return None
-        return lambda fraction: progress(unit, lo + (hi - lo) * fraction)
+                                        progress=_share(progress, unit, FIRST_PASS_SHARE, 1.0))
 
     def _drop(self, oldest_pending: Unit, keep_left: int) -> None:
         """Forget parts that no pending or future part's window reaches."""
@@ -492,7 +497,7 @@ def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window
 
     def told(unit, fraction):
         g = group_of.get(unit.index)
-        if progress is not None and g in wanted:
+        if g in wanted:
             progress(g, fraction)
 
     for unit, frames in window.frames(tagged(), progress=told if progress is not None else None):
