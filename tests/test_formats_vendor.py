@@ -35,12 +35,26 @@ def test_dm_stacks_read_as_written_by_digitalmicrograph(name, dtype):
 
 
 @needs_vendor
-def test_ser_series_with_its_calibration():
-    with open_stack(VENDOR / "128x128x5-diffraction_preview_1.ser") as r:
+def test_ser_series_calibrated_through_its_emi(tmp_path, capsys):
+    """TIA's diffraction series: read through the .emi beside it, its calibration is 1 / nm,
+    not a pixel size; read alone, RosettaSciIO takes the same number for metres (4.2e7 m per
+    pixel), which is not carried either. Both say so in `emcodec info`."""
+    ser = "128x128x5-diffraction_preview_1.ser"
+    with open_stack(VENDOR / ser) as r:
         assert (r.info.n_frames, r.info.height, r.info.width, r.info.dtype) == (5, 128, 128, np.int32)
-        assert r.info.pixel_unit == "nm" and r.info.pixel_size is not None
+        assert r.info.pixel_size is None and r.info.pixel_unit is None
+        assert r.info.extra["calibration"] == "the file states 0.0424641 1 / nm per pixel, not a length"
+        assert "ObjectInfo" in r.info.metadata  # the .emi's acquisition settings travel too
         frames = r.read(0, 5)
     assert frames.std() > 0 and not np.array_equal(frames[0], frames[4])
+    (tmp_path / ser).write_bytes((VENDOR / ser).read_bytes())  # the .ser without its .emi
+    with open_stack(tmp_path / ser) as r:
+        assert r.info.pixel_size is None and "ObjectInfo" not in r.info.metadata
+        assert r.info.extra["calibration"].startswith("the file states 4.24641e+16 nm per pixel, over 1 mm")
+        np.testing.assert_array_equal(r.read(0, 5), frames)
+    assert main(["compress", str(VENDOR / ser), "-o", str(tmp_path / "d.tcs"), "-B", "2", "-q"]) == 0
+    assert main(["info", str(tmp_path / "d.tcs")]) == 0
+    assert "not stated (the file states 0.0424641 1 / nm per pixel, not a length)" in capsys.readouterr().out
 
 
 @needs_vendor
@@ -176,6 +190,34 @@ def test_velox_single_image_is_refused(tmp_path):
     write_velox_movie(tmp_path / "one.emd", np.ones((1, 8, 8), np.uint16))
     with pytest.raises(InputError, match=r"'one.emd' holds no movie \(a single image \(8x8\)\)"):
         open_stack(tmp_path / "one.emd")
+
+
+def write_velox_spectrum(path, counts):
+    """An EDS spectrum in the Velox layout RosettaSciIO reads: no /Data/Image, and under
+    /Data/Spectrum/<uuid> the counts as Data (channels, 1) with a JSON Metadata block naming
+    the detector and its dispersion."""
+    uuid = "fedcba9876543210fedcba9876543210"
+    meta = {
+        "Core": {"MetadataDefinitionVersion": "7.9"},
+        "Acquisition": {"AcquisitionStartDatetime": {"DateTime": "1600000000"}},
+        "Detectors": {"Detector-0": {"DetectorName": "SuperXG1", "Dispersion": "5", "OffsetEnergy": "-480"}},
+        "BinaryResult": {"Detector": "SuperXG1", "DetectorIndex": "0"},
+    }
+    with h5py.File(path, "w") as f:
+        f.create_dataset("Version", data=np.array([json.dumps({"format": "Velox", "version": "9"}).encode()],
+                                                  dtype=object))
+        g = f.create_group(f"Data/Spectrum/{uuid}")
+        g.create_dataset("Data", data=np.asarray(counts)[:, None], chunks=(len(counts), 1))  # Velox chunks its data
+        g.create_dataset("Metadata", data=_velox_json(meta))
+
+
+def test_velox_spectrum_is_one_clear_line(tmp_path, capsys):
+    write_velox_spectrum(tmp_path / "eds.emd", np.arange(2048, dtype=np.uint32))
+    rc = main(["compress", str(tmp_path / "eds.emd"), "-o", str(tmp_path / "x.tcs")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err == ("error: 'eds.emd' holds no movie (a spectrum (2048)); "
+                               "emcodec needs a stack of image frames")
+    assert not (tmp_path / "x.tcs").exists()
 
 
 @pytest.mark.parametrize("ext", ["tif", "mrc"])

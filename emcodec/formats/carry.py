@@ -74,7 +74,10 @@ def describe(metadata: dict) -> list[tuple[str, str]]:
     """(key, text with units) lines for `emcodec info`."""
     lines = []
     ps = metadata.get("pixel_size")
-    lines.append(("pixel_size", _size_text(ps, metadata.get("pixel_unit")) if ps else "not stated"))
+    extra = metadata.get("source_extra")
+    calibration = extra.get("calibration") if isinstance(extra, dict) else None  # one a vendor reader did not carry
+    unstated = f"not stated ({calibration})" if isinstance(calibration, str) and calibration else "not stated"
+    lines.append(("pixel_size", _size_text(ps, metadata.get("pixel_unit")) if ps else unstated))
     ft = metadata.get("frame_time")
     lines.append(("frame_time", _time_text(ft) if isinstance(ft, (int, float)) and ft > 0 else "not stated"))
     original = metadata.get("original_metadata")

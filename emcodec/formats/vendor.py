@@ -10,6 +10,8 @@ dataset is refused with one line that says what the file does hold.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from .metadata import bounded_tree
 # emcodec format name -> RosettaSciIO plugin module
 _PLUGINS = {"dm": "rsciio.digitalmicrograph", "emd": "rsciio.emd", "ser": "rsciio.tia"}
 _TIME_TO_S = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0}
+_MAX_PIXEL_A = 1e7  # 1 mm: no micrograph's pixel is larger; a larger "length" is a misread calibration
+_SER_NAME = re.compile(r"(.+)_\d+\.ser$", re.IGNORECASE)  # TIA: NAME.emi beside NAME_1.ser, NAME_2.ser, ...
 
 
 def _plugin(fmt: str, name: str):
@@ -75,6 +79,44 @@ def _length(axis: dict) -> tuple[float | None, str | None]:
     return float(scale) * factor, str(unit)
 
 
+def _pixel_size(x_axis: dict, y_axis: dict, guessed_unit: bool) -> tuple[tuple | None, str | None, str | None]:
+    """(pixel size (x, y) in Å, its unit, None), or (None, None, a note saying what the file
+    states instead) when its calibration is not a specimen pixel size: a reciprocal unit (a
+    diffraction pattern's 1 / nm) or a length over 1 mm (a SER read without its .emi, whose
+    unit RosettaSciIO then assumes to be metres)."""
+    (y, unit_y), (x, unit_x) = _length(y_axis), _length(x_axis)
+    size = _pixel_pair(x, y)
+    if size is not None and max(size) <= _MAX_PIXEL_A:
+        return size, unit_x or unit_y, None
+    stated = next((a for a in (x_axis, y_axis) if a.get("units") and a.get("scale") is not None), None)
+    if stated is None:
+        return None, None, None
+    text = f"the file states {float(stated['scale']):.6g} {stated['units']} per pixel"
+    if size is None:
+        return None, None, f"{text}, not a length"
+    why = " (RosettaSciIO assumes metres for a .ser read without its .emi)" if guessed_unit else ""
+    return None, None, f"{text}, over 1 mm: not a specimen's pixel{why}"
+
+
+def _signals(plugin, path: str, name: str, fmt: str) -> tuple[list, bool]:
+    """The file's signals, and whether their calibration unit is RosettaSciIO's guess. TIA
+    keeps a series' acquisition settings in NAME.emi beside NAME_1.ser: a .ser read alone gets
+    metres for its unit, read through its .emi the unit follows the mode (1 / m in diffraction)."""
+    if fmt != "ser":
+        return list(plugin.file_reader(path, lazy=True)), False
+    match = _SER_NAME.match(name)
+    emi = os.path.join(os.path.dirname(path), match.group(1) + ".emi") if match else ""
+    if emi and os.path.isfile(emi):
+        try:
+            found = [s for s in plugin.file_reader(emi, lazy=True)
+                     if ((s.get("metadata") or {}).get("General") or {}).get("original_filename") == name]
+        except Exception:  # an unreadable .emi: the .ser alone, as without one
+            found = []
+        if found:
+            return found, False
+    return list(plugin.file_reader(path, lazy=True)), True
+
+
 def _frame_time(axis: dict) -> float | None:
     factor = _TIME_TO_S.get(str(axis.get("units") or "").strip())
     scale = axis.get("scale")
@@ -87,10 +129,10 @@ class _VendorReader(StackReader):
     def __init__(self, path: str, name: str, fmt: str, options):
         plugin = _plugin(fmt, name)
         try:
-            signals = plugin.file_reader(path, lazy=True)
+            signals, guessed_unit = _signals(plugin, path, name, fmt)
         except Exception as e:  # the plugins raise anything from struct.error to KeyError
             raise InputError(f"'{name}' is not a readable {fmt.upper()} file: {_one_line(e)}") from None
-        movie = _pick_movie(list(signals), name, options.single_frames)
+        movie = _pick_movie(signals, name, options.single_frames)
         data = movie["data"]
         if data.ndim == 2:
             data = data[None]
@@ -101,8 +143,8 @@ class _VendorReader(StackReader):
         axes = movie["axes"]
         nav = next((a for a in axes if a.get("navigate")), {})
         y_axis, x_axis = [a for a in axes if not a.get("navigate")]
-        (y, unit_y), (x, unit_x) = _length(y_axis), _length(x_axis)
-        pixel_size = _pixel_pair(x, y)
+        pixel_size, pixel_unit, calibration = _pixel_size(x_axis, y_axis, guessed_unit)
+        extra = {"title": _title(movie), "reader": _reader_version(), "calibration": calibration}
         self._data = data
         self.info = StackInfo(
             n_frames=n,
@@ -112,9 +154,9 @@ class _VendorReader(StackReader):
             pixel_size=pixel_size,
             source_format=fmt,
             source_name=name,
-            extra={k: v for k, v in (("title", _title(movie)), ("reader", _reader_version())) if v},
+            extra={k: v for k, v in extra.items() if v},
             frame_time=_frame_time(nav),
-            pixel_unit=(unit_x or unit_y) if pixel_size else None,
+            pixel_unit=pixel_unit,
             metadata=bounded_tree(movie.get("original_metadata") or {}) or None,
         )
 
