@@ -77,3 +77,17 @@ def test_metadata_tree_is_bounded_and_says_so():
     assert len(json.dumps(out)) <= 50_000 and "truncated to 50000 bytes" in out[NOTE_KEY]
     assert 30 < len(out) < 300
     assert NOTE_KEY not in bounded_tree({"small": [1, 2, 3]})
+
+
+def test_metadata_tree_of_many_small_items_stays_within_16_mib():
+    """The header's JSON (json.dumps as the container writes it) of a tree cut to size is at
+    most MAX_BYTES, however many keys it has (each key's ', ' was not counted: 16 MiB + 32 kB
+    from a 22 MB tree of short entries)."""
+    from emcodec.formats.metadata import MAX_BYTES
+
+    tree = {f"tag{i}": "v" * 100 for i in range(200_000)}
+    out = bounded_tree(tree)
+    assert MAX_BYTES - 1000 < len(json.dumps(out, sort_keys=True)) <= MAX_BYTES
+    assert "truncated to 16777216 bytes" in out[NOTE_KEY]
+    small = bounded_tree({f"k{i}": i for i in range(20_000)}, max_bytes=50_000)
+    assert len(json.dumps(small)) <= 50_000

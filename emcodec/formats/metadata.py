@@ -71,7 +71,7 @@ def _convert(value, depth: int, budget: _Budget):
         budget.left -= 2
         for key, item in value.items():
             key = str(key)
-            need = len(json.dumps(key)) + 2
+            need = len(json.dumps(key)) + 4  # '"key": ' and the ', ' that separates it from the next item
             if need > budget.left:
                 budget.cut_size = True
                 break
