@@ -6,8 +6,9 @@ decoder reads it: per electron event, a run-length code of `skipbits` bits (pixe
 since the previous event; the all-ones code skips that many pixels and carries no event),
 then `horzbits` + `vertbits` sub-pixel bits stored XOR'd with 2 (bits packed LSB first).
 The frame ends where the skips reach the last pixel. Each raw frame is one BigTIFF page
-(compression 65001, EER 7-bit skip + 2+2 sub-pixel bits) and the first page carries the
-acquisition metadata as XML in tag 65001, which is what tifffile uses to know an EER file.
+(compression 65001, EER 7-bit skip + 2+2 sub-pixel bits; 65000 is the 8-bit skip, and 65002
+states its bit widths in tags 65007-65009) and the first page carries the acquisition metadata
+as XML in tag 65001, which is what tifffile uses to know an EER file.
 tifffile cannot write compression 65001 itself, so pages are written with pre-encoded
 strips under a placeholder compression tag that is then overwritten with 65001.
 """
@@ -17,10 +18,14 @@ from __future__ import annotations
 import numpy as np
 
 SKIP, HORZ, VERT = 7, 2, 2
+CODE_BITS = {65000: (8, 2, 2), 65001: (7, 2, 2)}  # 65002: any, stated in tags 65007-65009
 
 
-def encode_frame(index: np.ndarray, sub_x: np.ndarray, sub_y: np.ndarray, n_pixels: int) -> bytes:
-    """One raw frame: sorted unique flat pixel indices of its events and their sub-pixels 0..3."""
+def encode_frame(index: np.ndarray, sub_x: np.ndarray, sub_y: np.ndarray, n_pixels: int,
+                 bits: tuple[int, int, int] = (SKIP, HORZ, VERT)) -> bytes:
+    """One raw frame: sorted unique flat pixel indices of its events and their sub-pixels 0..3,
+    coded with (skip, horizontal, vertical) bits."""
+    SKIP, HORZ, VERT = bits
     index = np.asarray(index, np.int64)
     full = (1 << SKIP) - 1
     nbits = SKIP + HORZ + VERT
@@ -54,25 +59,30 @@ def metadata_xml(exposure_time: float, n_frames: int, camera: str = "Falcon 4i")
 
 
 def write_eer(path, frames, height: int, width: int, exposure_time: float = 1.0,
-              n_frames: int | None = None) -> None:
+              n_frames: int | None = None, compression: int = 65001,
+              bits: tuple[int, int, int] | None = None) -> None:
     """`frames`: per raw frame, (flat index, sub_x, sub_y) arrays of its events; a list, or
-    any iterable with `n_frames` given (then one frame's events are held at a time)."""
+    any iterable with `n_frames` given (then one frame's events are held at a time).
+    `compression` 65000 or 65001 fixes the code's bits; 65002 takes `bits` (skip, horizontal,
+    vertical) and states them in tags 65007-65009 of every page."""
     import tifffile
 
+    bits = CODE_BITS[compression] if compression != 65002 else bits
+    stated = [(65007 + i, 3, 1, b, True) for i, b in enumerate(bits)] if compression == 65002 else []
     n_frames = len(frames) if n_frames is None else n_frames
     md = metadata_xml(exposure_time, n_frames)
     k = -1
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
         for k, (index, sub_x, sub_y) in enumerate(frames):
-            strip = encode_frame(index, sub_x, sub_y, height * width)
+            strip = encode_frame(index, sub_x, sub_y, height * width, bits)
             tw.write(iter([strip]), shape=(height, width), dtype=np.uint8, compression="zlib",
                      rowsperstrip=height, metadata=None,
-                     extratags=[(65001, 7, len(md), md, True)] if k == 0 else [])
+                     extratags=([(65001, 7, len(md), md, True)] if k == 0 else []) + stated)
     if k + 1 != n_frames:
         raise ValueError(f"{k + 1} raw frames given, {n_frames} announced")
     with tifffile.TiffFile(path, mode="r+b") as tf:
         for page in tf.pages:
-            page.tags["Compression"].overwrite(65001)
+            page.tags["Compression"].overwrite(compression)
 
 
 def random_events(rng, n_frames: int, height: int, width: int, per_frame: int):

@@ -56,6 +56,29 @@ def test_eer_upsample_places_events_by_their_sub_pixel_bits(eer, upsample):
     np.testing.assert_array_equal(got, counts(events, upsample))
 
 
+@pytest.mark.parametrize("compression,bits", [(65000, None), (65002, (8, 2, 2)), (65002, (6, 2, 2))])
+@pytest.mark.parametrize("upsample", [1, 4])
+def test_eer_codes_65000_and_65002_with_their_stated_bits(tmp_path, compression, bits, upsample):
+    """The 8-bit skip code (65000) and the code whose bit widths tags 65007-65009 state (65002;
+    a reader that took 65001's 7 bits would misplace every event), read directly and through
+    the fallback (tifffile, one page at a time)."""
+    from emcodec.formats import eer as eer_module
+
+    rng = np.random.default_rng(23)
+    events = random_events(rng, 6, H, W, per_frame=60)
+    path = tmp_path / "m.eer"
+    write_eer(path, events, H, W, compression=compression, bits=bits)
+    want = counts(events, upsample).reshape(3, 2, H * upsample, W * upsample).sum(axis=1)
+    for direct in (True, False):
+        eer_module._ACCUMULATES = None if direct else False
+        try:
+            with open_stack(path, ReadOptions(eer_fraction=2, eer_upsample=upsample)) as r:
+                assert r._direct == direct and r.info.extra["eer_compression"] == compression
+                np.testing.assert_array_equal(r.read(0, 3), want)
+        finally:
+            eer_module._ACCUMULATES = None
+
+
 def test_eer_gain_reference_multiplies_the_counts(eer, tmp_path):
     path, events = eer
     gain = np.random.default_rng(3).uniform(0.5, 2.0, (H, W)).astype(np.float32)
