@@ -12,7 +12,7 @@ from emcodec.cli import main
 from emcodec.codec import compress, info as tcs_info
 from emcodec.container import TcsReader
 from emcodec.errors import InputError, MissingDependencyError
-from emcodec.formats import open_stack
+from emcodec.formats import ReadOptions, open_stack
 
 pytest.importorskip("rsciio")
 h5py = pytest.importorskip("h5py")
@@ -190,6 +190,22 @@ def test_velox_single_image_is_refused(tmp_path):
     write_velox_movie(tmp_path / "one.emd", np.ones((1, 8, 8), np.uint16))
     with pytest.raises(InputError, match=r"'one.emd' holds no movie \(a single image \(8x8\)\)"):
         open_stack(tmp_path / "one.emd")
+
+
+def test_series_of_single_velox_images_is_one_movie(tmp_path):
+    """A folder of single-image vendor files (what a camera saving each frame writes) is one
+    movie with --series, in natural order, with the first file's calibration; each file alone
+    holds no movie."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in (1, 2, 10):
+        write_velox_movie(folder / f"image_{k}.emd", np.full((1, 8, 8), k, np.uint16))
+    with pytest.raises(InputError, match="holds no movie"):
+        open_stack(folder / "image_1.emd")
+    with open_stack(folder, ReadOptions(series=True)) as r:
+        assert (r.info.n_frames, r.info.source_format, r.info.extra["frame_format"]) == (3, "series", "emd")
+        assert r.info.pixel_size == pytest.approx((2.5, 2.5))
+        assert r.read(0, 3)[:, 0, 0].tolist() == [1, 2, 10]
 
 
 def write_velox_spectrum(path, counts):
