@@ -44,6 +44,36 @@ def test_a_cut_tiff_is_never_read_as_a_shorter_movie_with_exit_0(tmp_path, capsy
     assert named == 3  # every cut was recognised as one, not only refused
 
 
+@pytest.mark.parametrize("kind", sorted({**KINDS, "imagej-zlib": dict(imagej=True, compression="zlib")}))
+def test_allow_truncated_keeps_every_complete_frame(tmp_path, capsys, kind):
+    # A cut often leaves tifffile a one-page series (an ImageJ file's page directories follow
+    # its data; a cut compressed file's shape no longer fits): the complete frames are still
+    # all those whose data lies inside the file, and the message names that count.
+    kw = {"imagej-zlib": dict(imagej=True, compression="zlib")}.get(kind, KINDS.get(kind))
+    x = np.random.default_rng(5).poisson(30, (19, 32, 40)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "whole.tif", x, **kw)
+    data = (tmp_path / "whole.tif").read_bytes()
+    with tifffile.TiffFile(tmp_path / "whole.tif") as tf:
+        ends = [max(int(o) + int(c) for o, c in zip(p.dataoffsets, p.databytecounts)) for p in tf.pages]
+    for frac in np.linspace(0.15, 0.95, 9):
+        cut = int(len(data) * frac)
+        complete = next((i for i, end in enumerate(ends) if end > cut), len(ends))
+        (tmp_path / "cut.tif").write_bytes(data[:cut])
+        code, err = run(["compress", tmp_path / "cut.tif", "-B", 4, "-q", "--force"], capsys)
+        if complete == len(x):  # only directories after the last frame's data were cut: nothing lost
+            assert code == 0 and err == "", (frac, err)
+            continue
+        if f"tifffile cannot read the {complete} frame(s) before it" in err:
+            continue  # cut inside the last directories: tifffile opens no series (refused, the count named)
+        assert code == 1 and f"is truncated: {complete} complete frame(s) found of 19" in err, (frac, err)
+        code, err = run(["compress", tmp_path / "cut.tif", "-B", 4, "-q", "--force", "--allow-truncated"], capsys)
+        assert code == 0 and err.count("\n") == 1 and f"compressing its {complete} complete frame(s) of 19" in err, \
+            (frac, err)
+        with open_stack(str(tmp_path / "cut.tif"), ReadOptions(allow_truncated=True)) as r:
+            assert r.info.n_frames == complete
+            np.testing.assert_array_equal(r.read(0, complete), x[:complete])
+
+
 def test_a_whole_tiff_is_not_called_truncated(tmp_path, capsys):
     for kind, kw in KINDS.items():
         x = np.random.default_rng(1).poisson(30, (19, 16, 24)).astype(np.uint16)

@@ -94,6 +94,9 @@ class _TiffReader(StackReader):
                 raise InputError(f"'{name}' is truncated: {complete} complete frame(s) found {of}"
                                  + ("; --allow-truncated compresses those" if complete else ""))
             n = complete
+        # a cut compressed file often leaves tifffile a series of its first page only: its
+        # complete frames are then read from the file's own pages
+        self._file_pages = cut is not None and s.dataoffset is None and len(s.pages) < n
         if s.dataoffset is not None:
             stored = np.dtype(tf.byteorder + np.dtype(s.dtype).char)
             try:
@@ -103,7 +106,8 @@ class _TiffReader(StackReader):
             except (ValueError, OSError) as e:
                 raise InputError(f"'{name}' is truncated or unreadable: {_one_line(e)}") from None
             _advise_sequential(self._mm)
-        self._by_page = len(s.pages) in (n, stated)  # a cut file: its complete pages, one by one
+        # a cut file: its complete pages, one by one
+        self._by_page = cut is not None or len(s.pages) in (n, stated)
 
         extra: dict = {"axes": s.axes}
         for flag in ("imagej", "ome", "bigtiff"):
@@ -144,7 +148,7 @@ class _TiffReader(StackReader):
             if m == 0:
                 return np.empty((0, *self._frame_shape), dtype), False
             try:
-                arr = self._tf.asarray(key=range(start, stop), series=0)
+                arr = self._tf.asarray(key=range(start, stop), series=None if self._file_pages else 0)
             except Exception as e:
                 raise InputError(
                     f"'{self.info.source_name}': cannot decode frames {start}-{stop - 1}: "
@@ -190,12 +194,23 @@ def _truncation(tf, s, n: int, frame_bytes: int, path: str) -> tuple[int, int | 
         except (TypeError, ValueError):
             pass
     if s.dataoffset is not None:
-        complete = int(min(n, max(0, (size - int(s.dataoffset)) // max(1, frame_bytes))))
+        # An ImageJ file's frames are contiguous after its first page (ImageJ reads them so); a
+        # cut loses the page directories written after the data, and tifffile then offers a
+        # one-frame series: the frames the file states are counted, not that series.
+        limit = max(n, stated or 0) if getattr(tf, "is_imagej", False) else n
+        complete = int(min(limit, max(0, (size - int(s.dataoffset)) // max(1, frame_bytes))))
     else:
         complete = 0
-        for page in s.pages:
+        # a cut compressed file's series may be its first page only: the file's pages count
+        pages = s.pages if len(s.pages) >= max(n, stated or 0) else tf.pages
+        key = s.keyframe
+        for i in range(len(pages)):
+            try:
+                page = pages[i]
+            except Exception:  # noqa: BLE001 - a directory the cut ran through: the pages end here
+                break
             ends = [int(o) + int(c) for o, c in zip(getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ()))]
-            if not ends or max(ends) > size:
+            if not ends or max(ends) > size or page.shape != key.shape or page.dtype != key.dtype:
                 break
             complete += 1
     if s.dataoffset is None or not stated:  # without a stated count only the page chain tells
