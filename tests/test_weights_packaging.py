@@ -76,6 +76,16 @@ def test_missing_weights_for_a_shipped_B_are_an_error_not_gap_tv(tmp_path, capsy
     assert code == 0 and "decoding with gap-tv instead" in err
 
 
+def test_an_unreadable_weights_file_for_a_shipped_B_is_an_error_not_gap_tv(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    shutil.copy(ROOT / "weights" / "manifest.json", folder / "manifest.json")
+    (folder / "tcsdl-b10.pt").write_bytes(b"not a torch file")  # a damaged copy
+    monkeypatch.setenv("EMCODEC_WEIGHTS", str(folder))
+    code, err = decode(small_tcs(tmp_path, 10, capsys), capsys)
+    assert code == 1 and err.startswith("error: ") and "does not match the manifest" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("entry, message", [
     ({"sha256": "0" * 64, "architecture": {"name": "tcsdl-v1", "B": 10, "width": 32}}, '"file"'),
     ("tcsdl-b10.pt", "an object is needed, not str"),
