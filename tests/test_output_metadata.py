@@ -43,6 +43,23 @@ def test_the_source_imagej_info_travels_to_the_decoded_file(tmp_path, capsys):
     assert labels.count("emcodec 0.1.0 reconstruction") == 1 and any("Microscope=Krios G4" in lab for lab in labels)
 
 
+def test_the_imagej_frame_interval_and_units_travel_and_info_names_them(tmp_path, capsys):
+    x = np.random.default_rng(2).poisson(30, (8, 32, 40)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "ij.tif", x, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"unit": "nm", "finterval": 0.025})
+    assert main(["compress", str(tmp_path / "ij.tif"), "-B", "4", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "ij.tcs")]) == 0
+    out = capsys.readouterr().out
+    assert "0.5 nm (5 Å) per pixel" in out and "25 ms per frame" in out
+    assert main(["decompress", str(tmp_path / "ij.tcs"), "-o", str(tmp_path / "d.tif"), "--method", "gap-tv",
+                 "-q"]) == 0, capsys.readouterr().err
+    with tifffile.TiffFile(tmp_path / "d.tif") as f:
+        ij = f.imagej_metadata
+        assert ij["finterval"] == 0.025 and ij["unit"] == "nm"
+        assert f.pages[0].tags["XResolution"].value == (2, 1)
+
+
 def test_the_source_mrc_labels_travel_to_the_decoded_file(tmp_path, capsys):
     with mrcfile.new(tmp_path / "s.mrc") as m:
         m.set_data(np.random.default_rng(2).poisson(30, (8, 32, 40)).astype(np.int16))
