@@ -16,7 +16,7 @@ from emcodec import codec, motion, simulate  # noqa: E402
 from emcodec.bench import temporal  # noqa: E402
 from emcodec.cli import main  # noqa: E402
 from emcodec.decoders.base import Decoder, decode_group  # noqa: E402
-from emcodec.decoders.movie import MovieDecoder, MovieWindow, effective_masks, units_of  # noqa: E402
+from emcodec.decoders.movie import MovieDecoder, MovieWindow, Unit, effective_masks, units_of  # noqa: E402
 from emcodec.metrics import psnr  # noqa: E402
 
 B = 10
@@ -62,6 +62,27 @@ def test_flow_finds_a_known_shift_and_warp_undoes_it():
     assert np.median(centre[..., 1]) == pytest.approx(2, abs=0.1)
     back = motion.warp(moved, flow)  # moved sampled at p + flow(p) = img
     assert np.abs(back - img)[16:-16, 16:-16].mean() < 0.1 * np.abs(moved - img).mean()
+
+
+def test_a_far_part_is_linked_through_the_parts_between():
+    """Two parts apart, the displacement (25 px on a 160 px frame) is beyond what DIS finds
+    directly; the flow chained through the part between finds it, and where a direct flow
+    is right (3 px steps) it is kept as it is."""
+    big = cv2.GaussianBlur(np.random.default_rng(0).random((400, 400)).astype(np.float32), (0, 0), 2.0)
+    for step, direct_ok in (((10, -7), False), ((3, -2), True)):
+        crops = [big[120 + k * step[0]:280 + k * step[0], 160 + k * step[1]:320 + k * step[1]] for k in range(3)]
+        parts = [Unit(k, 0, 10 * k, 10, np.zeros((160, 160)), crops[k]) for k in range(3)]
+        dec = MovieDecoder(first_pass=None)
+        dec.link(parts[0], parts[1])
+        dec.link(parts[1], parts[2])
+        dec.link(parts[0], parts[2])
+        direct = parts[0].flows[2]
+        dec.link(parts[0], parts[2], via=parts[1])
+        flow = parts[0].flows[2][20:-20, 20:-20]  # content at p is found at p - 2 * step in part 2
+        error = np.hypot(flow[..., 0] + 2 * step[1], flow[..., 1] + 2 * step[0])
+        assert np.median(error) < 0.1
+        if direct_ok:
+            assert np.array_equal(parts[0].flows[2], direct)
 
 
 def test_trajectory_inside_a_part_moves_frames_towards_their_neighbours():

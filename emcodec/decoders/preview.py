@@ -46,7 +46,7 @@ class PreviewDecoder(MovieDecoder):
         total = self._total(B, seed, unit.n, unit.y.shape)
         unit.mean = blur(unit.y) / np.maximum(total, 1e-3)
 
-    def link(self, a: Unit, b: Unit) -> None:
+    def estimate(self, a: Unit, b: Unit) -> np.ndarray:
         import cv2
 
         lo, hi = np.percentile(np.stack([a.mean, b.mean]), [0.5, 99.5])
@@ -54,7 +54,7 @@ class PreviewDecoder(MovieDecoder):
         small = [cv2.resize(m, (w // FLOW_SCALE, h // FLOW_SCALE), interpolation=cv2.INTER_AREA)
                  for m in (a.mean, b.mean)]
         flow = motion.estimate_flow(*small, float(lo), float(hi), self.preset)
-        a.flows[b.index] = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * FLOW_SCALE
+        return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * FLOW_SCALE
 
     def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int,
                     progress=None) -> np.ndarray:
