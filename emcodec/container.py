@@ -9,6 +9,7 @@ the only place the format's numbers live.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import threading
 import zlib
@@ -280,13 +281,18 @@ def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     else:
         data = f.read(n)
     if data is None or len(data) != n:
-        raise ContainerError(f"file is truncated (ends inside the {what})")
+        raise ContainerError(f"file is truncated (ends inside {_the(what)})")
     return data
+
+
+def _the(what: str) -> str:
+    """'the header', but 'group 3' (a numbered record takes no article)."""
+    return what if re.fullmatch(r"group \d+( part \d+)?", what) else f"the {what}"
 
 
 def _check_crc(data: bytes, crc_bytes: bytes, what: str) -> None:
     if zlib.crc32(data) != CRC.unpack(crc_bytes)[0]:
-        raise ChecksumError(f"checksum mismatch in the {what}: the file is corrupt")
+        raise ChecksumError(f"checksum mismatch in {_the(what)}: the file is corrupt")
 
 
 def read_header(f: BinaryIO) -> Header:

@@ -101,3 +101,10 @@ def test_compress_verify_refuses_a_file_damaged_on_the_way_to_disk(tcs, capsys, 
     assert code == 0  # without --verify the damage goes unnoticed until decoding
     code, _, err = run(["compress", src, "-B", "4", "-o", "-", "--verify"], capsys)
     assert code == 1 and "--verify needs a file output" in err
+
+
+def test_damage_messages_name_a_numbered_group_without_an_article():
+    from emcodec.container import _the
+
+    assert _the("group 3") == "group 3" and _the("group 2 part 1") == "group 2 part 1"
+    assert _the("header") == "the header" and _the("group 3 bad-pixel map") == "the group 3 bad-pixel map"
