@@ -27,6 +27,11 @@ from .. import motion
 DEFAULT_WINDOW = 2
 DEFAULT_ITERATIONS = 12
 DISAGREE_PATCH = 7  # px, the patch over which parts are compared
+# px, the patch over which a change and its frame are found: about an event's size (a 6 px
+# radius cluster), so at 10 counts/px/frame the evidence of the whole cluster is pooled
+# (7 px: a mid-group appearance kept 0.67 of its strength, a disappearance leaked 0.11 into
+# the frames after it; 11 px: 0.74 and 0.01, motion movies unchanged within 0.01 dB)
+CHANGE_PATCH = 11
 EVENT_Z = 2.5  # a patch whose neighbours differ by this many noise standard deviations changed
 DETAIL_TV = 0.7  # TV weight on what the fit adds to the first pass, in its noise std (Haar MAD)
 CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per pixel
@@ -345,14 +350,14 @@ class MovieDecoder:
             box(motion.warp(frame, unit.flows[nxt.index], base)) > 0.999) & (box(frame) > 0.999)
         if not seen.any():
             return
-        d = box(after - before)
+        d = box(after - before, CHANGE_PATCH)
         score = np.abs(d) / robust_sigma(d[seen])
         changed = np.where(seen, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
         if not changed.any():
             return
         upto = np.concatenate([np.zeros_like(eff[:1]), np.cumsum(eff, 0)])  # mask weight of frames < e
         total = upto[-1]
-        cost = np.stack([box((unit.y - before * upto[e] - after * (total - upto[e])) ** 2)
+        cost = np.stack([box((unit.y - before * upto[e] - after * (total - upto[e])) ** 2, CHANGE_PATCH)
                          for e in range(unit.n + 1)])
         e_star = cost.argmin(0)
         for k in range(unit.n):
