@@ -138,7 +138,7 @@ def write_plot(report: dict, movie, path, *, force: bool = True) -> None:
     results = [r for r in report["results"] if r["methods"] or r["baselines"]]
     firsts = list({r["B"]: r for r in reversed(results)}.values())[::-1]  # first setting of each B
     blocks = [(r, _panels(report, movie, r)) for r in firsts]
-    cols = max([3] + [len(p) for _, p in blocks])
+    cols = max([3, len(firsts)] + [len(p) for _, p in blocks])  # one per-frame PSNR axes per B at least
     n_rows = 2 + 3 * len(blocks)
     fig = plt.figure(figsize=(2.6 * cols, 4.5 + 3.0 + 2.5 * 3 * len(blocks)))
     grid = fig.add_gridspec(n_rows, cols, height_ratios=[1.8, 1.2] + [1] * (3 * len(blocks)), hspace=0.35,

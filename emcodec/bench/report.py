@@ -232,12 +232,19 @@ def print_temporal(report: dict, console) -> None:
     rows = temporal_rows(report)
     if not rows:
         return
+    events = any("events" in t for _, _, t in rows)  # simulator movies with known events
     table = Table(title="temporal yardsticks (1.0 / 0 dB = like the reference)")
     for col in ("B", "codec", "sawtooth dB", "boundary flicker", "motion slope", "motion energy"):
         table.add_column(col, justify="left" if col == "codec" else "right")
+    if events:
+        table.add_column("events kept/leak (1/0 = like the reference)", justify="left")
     for B, name, t in rows:
-        table.add_row(str(B), name, _fmt(t.get("sawtooth_db")), _fmt(t.get("boundary_flicker")),
-                      _fmt(t.get("motion_slope")), _fmt(t.get("motion_energy")))
+        cells = [_fmt(t.get("sawtooth_db")), _fmt(t.get("boundary_flicker")), _fmt(t.get("motion_slope")),
+                 _fmt(t.get("motion_energy"))]
+        if events:
+            cells.append(", ".join(f"{kind} {_fmt(e['kept'])}/{_fmt(e['leak'])}"
+                                   for kind, e in t.get("events", {}).items()) or "-")
+        table.add_row(str(B), name, *cells)
     console.print(table)
 
 

@@ -84,11 +84,14 @@ def _score(value: float, better: str) -> float:
     return -abs(value - 1.0)
 
 
-def _tied(a: float, b: float, tie) -> bool:
+def _tied(a: float, b: float, tie, better: str = "higher") -> bool:
+    """Under the margin: the difference of the scores (for "lower_abs" and "near1" the distance
+    from 0 or 1, so -0.1 % and +0.1 % spacing error tie), a relative margin against the values."""
     kind, x = tie
+    d = abs(_score(a, better) - _score(b, better))
     if kind == "abs":
-        return abs(a - b) < x
-    return abs(a - b) < x * max(abs(a), abs(b), 1e-12)
+        return d < x
+    return d < x * max(abs(a), abs(b), 1e-12)
 
 
 def _base(name: str) -> str:
@@ -121,14 +124,14 @@ def verdict(per_seed: list[dict]) -> list[dict]:
             entry = {"B": B, "measure": key, "label": label, "unit": unit, "better": better,
                      "tie_margin": list(tie), "seeds": len(per_seed), "values": mean,
                      "winner": ranked[0], "runner_up": ranked[1]}
-            entry["tie"] = _tied(mean[ranked[0]], mean[ranked[1]], tie)
+            entry["tie"] = _tied(mean[ranked[0]], mean[ranked[1]], tie, better)
             if em and other:
                 e, o = em[0], other[0]
                 gain = _score(mean[e], better) - _score(mean[o], better)  # > 0: emcodec better
                 per = [_score(values[e][i], better) - _score(values[o][i], better) for i in range(len(per_seed))]
                 entry.update(best_emcodec=e, best_other=o, emcodec_value=mean[e], other_value=mean[o],
                              margin=gain, seeds_agree=bool(all(p > 0 for p in per) or all(p < 0 for p in per)),
-                             outcome="tie" if _tied(mean[e], mean[o], tie) else ("wins" if gain > 0 else "loses"))
+                             outcome="tie" if _tied(mean[e], mean[o], tie, better) else ("wins" if gain > 0 else "loses"))
             out.append(entry)
     return out
 
@@ -143,13 +146,14 @@ def verdict_lines(entries: list[dict], freq_unit: str = "1/px", len_unit: str = 
         fmt = ".3f" if e["unit"] in ("freq", "len", "fraction", "") else ".2f"
         ev, ov = format(e["emcodec_value"], fmt), format(e["other_value"], fmt)
         what = f"B={e['B']} {e['label']}:"
-        diff = abs(e["emcodec_value"] - e["other_value"])
-        if e["unit"] == "fraction":  # fractions shown as percentages
-            ev, ov = f"{100 * e['emcodec_value']:.1f} %", f"{100 * e['other_value']:.1f} %"
+        diff = abs(e["margin"])  # in the measure's own sense: for the spacing error, of |error|
+        pct = ".2f" if e["tie_margin"][0] == "abs" and e["tie_margin"][1] < 0.01 else ".1f"
+        if e["unit"] == "fraction":  # fractions shown as percentages, finer where the margin is finer
+            ev, ov = f"{100 * e['emcodec_value']:{pct}} %", f"{100 * e['other_value']:{pct}} %"
         by = f"{diff:.2f} dB" if e["unit"] == "dB" else (
             f"{100 * diff / max(abs(e['emcodec_value']), abs(e['other_value']), 1e-12):.0f} %"
             if e["tie_margin"][0] == "rel" else
-            f"{100 * diff:.1f} points" if e["unit"] == "fraction" else f"{diff:{fmt}}{unit}")
+            f"{100 * diff:{pct}} points" if e["unit"] == "fraction" else f"{diff:{fmt}}{unit}")
         seeds = "" if e["seeds"] < 2 else (" (every seed agrees)" if e["seeds_agree"] else " (seeds disagree)")
         if e["outcome"] == "tie":
             lines.append(f"{what} tie, {e['best_emcodec']} {ev}{unit} vs {e['best_other']} {ov}{unit}")
@@ -211,7 +215,8 @@ def run_with_seeds(movie, config, seeds: int = DEFAULT_SEEDS, *, log=lambda s: N
             other.notes = []
             reports.append(run_benchmark(other, quiet, log=log))
         gain, read = fit_noise(movie.reference, movie.frames)
-        report["notes"].append(f"verdict over {seeds} noise seeds: the movie as given, then {seeds - 1} fresh draws "
+        draws = f"{seeds - 1} fresh draw" + ("s" if seeds > 2 else "")
+        report["notes"].append(f"verdict over {seeds} noise seeds: the movie as given, then {draws} "
                                f"(gain {gain:.3g} x Poisson + read noise variance {read:.3g}, fitted to it)")
     per_seed = [contestants(r) for r in reports]
     report["verdict"] = {"seeds": len(reports), "rule": "each baseline at its PSNR-best setting within the "
