@@ -173,3 +173,36 @@ def test_random_position_errors_are_not_read_as_strain():
     col = sc.column_fidelity(ref, dec, sc.column_parameters(ref))
     assert col["rms_displacement"] == pytest.approx(0.6 * np.sqrt(2), rel=0.2)
     assert abs(col["spacing_error"]) < 0.003  # neighbour distances would read about +1 % here
+
+
+def test_amplified_peaks_are_flagged(ref, prep):
+    """A decode with 1.5x the lattice contrast keeps every peak at 1.5: amplification, flagged."""
+    lat = sc.lattice_fidelity(ref, 10 + 1.5 * (ref - 10), prep["peaks"])
+    assert [p["cross_power"] for p in lat["per_peak"]] == pytest.approx([1.5] * lat["peaks"], abs=1e-6)
+    assert lat["amplified"] == lat["peaks"] and lat["all_kept"]
+    lat = sc.lattice_fidelity(ref, 10 + 1.05 * (ref - 10), prep["peaks"])
+    assert lat["amplified"] == 0  # 1.05 is under the 1.1 flag
+
+
+def test_a_pixel_size_gives_inverse_angstrom_and_angstrom(ref, prep):
+    """With 2 Å per pixel: frequencies halve (1/Å), lengths double (Å)."""
+    d = (0.5, 0.3)
+    moved = lattice(shift=d)
+    mild = np.stack([gaussian_filter(f, 0.6, mode="wrap") for f in moved])
+    px = sc.science_report(ref, mild, prep)
+    prep_a = sc.prepare(ref, pixel_size=2.0)
+    a = sc.science_report(ref, mild, prep_a)
+    assert (px["lattice"]["unit"], a["lattice"]["unit"], a["frc"]["unit"], a["columns"]["unit"]) == \
+        ("1/px", "1/Å", "1/Å", "Å")
+    assert px["lattice"]["kept_freq"] > 0
+    assert a["lattice"]["kept_freq"] == pytest.approx(px["lattice"]["kept_freq"] / 2)
+    assert a["frc"]["freq"] == pytest.approx(px["frc"]["freq"] / 2)
+    assert a["columns"]["rms_displacement"] == pytest.approx(2 * px["columns"]["rms_displacement"])
+    assert a["columns"]["spacing"] == pytest.approx(2 * PERIOD, abs=0.2)
+
+
+def test_brighter_columns_give_the_known_intensity_error(ref, prep):
+    """Columns 10 % brighter (same background) are found in place with a 10 % intensity error."""
+    col = sc.column_fidelity(ref, 10 + 1.1 * (ref - 10), prep["columns"])
+    assert col["intensity_error"] == pytest.approx(0.10, abs=0.005)
+    assert col["missed"] == 0 and col["invented"] == 0 and col["rms_displacement"] < 1e-3
