@@ -121,3 +121,19 @@ def test_demo_prints_the_path_of_its_picture(tmp_path, monkeypatch):
     png = tmp_path / "sample.png"
     assert png.read_bytes()[:8] == PNG_MAGIC and str(png) in lines[-1]
     assert (tmp_path / "sample.decoded.gap-tv.tif").is_file()  # beside the decoded movie
+
+
+def test_skipped_temporal_yardsticks_are_said():
+    pytest.importorskip("imagecodecs")
+    from emcodec.bench.run import Config, Movie, run_benchmark
+
+    rng = np.random.default_rng(3)
+    clean = rng.uniform(20, 40, (6, 16, 16)).astype(np.float32)
+    movie = Movie(rng.poisson(clean).astype(np.uint16), clean, "clean", "c", "t")
+    rep = run_benchmark(movie, Config(Bs=[2, 3, 4], baselines=[], methods=[], science=False, timing=False))
+    assert any("not scored at B=4: they need at least two groups (8 frames for B=4), the movie has 6" in n
+               for n in rep["notes"]), rep["notes"]
+    assert "temporal" in rep["results"][1]["binning"] and "temporal" not in rep["results"][2]["binning"]
+    movie.reference_kind = "raw"
+    rep = run_benchmark(movie, Config(Bs=[2], baselines=[], methods=[], science=False, timing=False))
+    assert any("need a noise-free reference" in n for n in rep["notes"])

@@ -228,6 +228,13 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
             notes.append(f"B={B} does not divide the {n} frames: the last group holds {n % B} frames padded to {B} "
                          "with repeats of its last frame, so the file is larger than these frames need"
                          + (f" (B={', '.join(map(str, fits))} would divide {n})" if fits else ""))
+    if movie.reference_kind == "raw":
+        notes.append("temporal yardsticks not scored: they need a noise-free reference (--reference)")
+    else:
+        short = [B for B in config.Bs if n < 2 * B]
+        if short:
+            notes.append(f"temporal yardsticks not scored at B={', '.join(map(str, short))}: they need at least "
+                         f"two groups ({2 * max(short)} frames for B={max(short)}), the movie has {n}")
     prep = None
     if config.science:
         from .science import prepare
