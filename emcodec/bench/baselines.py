@@ -302,7 +302,11 @@ class AV1(_VideoCodec):
     options = {"preset": "8"}
 
     def _knob_options(self, knob) -> dict:
-        return {"svtav1-params": f"crf={knob:g}"}  # FFmpeg's own crf option is integer-only
+        # FFmpeg's own crf option is integer-only. lp=1: one encoding thread team. With the
+        # default, SVT-AV1 once stalled for good inside svt_av1_enc_get_packet (every thread
+        # asleep, 40 min) in a benchmark on 2 shared cores, as its 3.1 deadlock reports describe;
+        # the bytes are the same either way (checked at CRF 20 and 40).
+        return {"svtav1-params": f"crf={knob:g}:lp=1"}
 
 
 ALL = [Jpeg8(), Jpeg12(), Jpeg2000(), JpegXL(), H264(), H265(), AV1()]
