@@ -32,7 +32,10 @@ from .quantize import AUTO_STEP, MAX_DETECTOR, MAX_STEP, MIN_GAIN, MIN_STEP, Qua
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 1
 DEFAULT_METHOD = "movie"
-MOVIE_METHODS = ("movie", "preview")  # decode the file as a movie (emcodec/decoders/movie.py, preview.py)
+# decode the file as a movie (emcodec/decoders/movie.py, preview.py); movie-learned: the movie
+# decoder with the learned prior instead of its TV step (better on the simulator, worse on the
+# real stills: docs/BENCHMARKS.md), not the default
+MOVIE_METHODS = ("movie", "movie-learned", "preview")
 DEFAULT_WINDOW = 2
 DEFAULT_QUANTIZE = "auto"
 STDIO = "-"
@@ -529,7 +532,7 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
     """The decoder for `method`; TCS-DL without weights for this B falls back to GAP-TV.
 
     `movie` wraps the per-group method (TCS-DL, or GAP-TV where no weights exist) as the
-    first pass of the movie decoder.
+    first pass of the movie decoder; `movie-learned` also loads the shipped learned prior.
     """
     from .decoders import UnknownMethodError, get_decoder, get_decoder_class
 
@@ -550,9 +553,14 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
         from .motion import require_cv2
 
         require_cv2()
-        from .model.prior import load_prior
+        prior, entry = None, None
+        if method == "movie-learned":
+            from .model.prior import load_prior
 
-        prior, entry = load_prior()
+            prior, entry = load_prior()
+            if prior is None:
+                raise UnknownMethodError("movie-learned needs the learned prior (weights/prior.json), "
+                                         "which this installation does not have")
         return MovieDecoder(choose_decoder("tcsdl", B, warn), window=window, prior=prior, prior_entry=entry)
     cls = get_decoder_class(method)
     supports = getattr(cls, "supports", None)

@@ -151,8 +151,6 @@ class MovieDecoder:
     give the motion. window: K parts on each side. iterations: motion-compensated GAP steps.
     """
 
-    name = "movie"
-
     def __init__(self, first_pass, window: int = DEFAULT_WINDOW, iterations: int = DEFAULT_ITERATIONS,
                  preset: str = motion.PRESET, device="cpu", prior=None, prior_entry: dict | None = None):
         if window < 0 or iterations < 0:
@@ -164,6 +162,11 @@ class MovieDecoder:
         self.device = device
         self.prior = prior  # a learned refine step (emcodec.model.prior.RefineNet); None: TV
         self.prior_entry = prior_entry  # its weights/prior.json entry (sha256 for the provenance)
+
+    @property
+    def name(self) -> str:
+        """The --method that gives this decoder: the learned prior is `movie-learned`."""
+        return "movie" if self.prior is None else "movie-learned"
 
     @property
     def labels(self) -> list[str]:
