@@ -349,13 +349,13 @@ class MovieDecoder:
         # only where both neighbours saw this patch: beyond their frames' edges (a canvas's
         # margin) their images are repeated borders that differ without any change
         frame = seen.astype(np.float32)
-        seen = (box(motion.warp(frame, unit.flows[prev.index], base)) > 0.999) & (
+        both_saw = (box(motion.warp(frame, unit.flows[prev.index], base)) > 0.999) & (
             box(motion.warp(frame, unit.flows[nxt.index], base)) > 0.999) & (box(frame) > 0.999)
-        if not seen.any():
+        if not both_saw.any():
             return
         d = box(after - before, CHANGE_PATCH)
-        score = np.abs(d) / robust_sigma(d[seen])
-        changed = np.where(seen, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
+        score = np.abs(d) / robust_sigma(d[both_saw])
+        changed = np.where(both_saw, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
         if not changed.any():
             return
         upto = np.concatenate([np.zeros_like(eff[:1]), np.cumsum(eff, 0)])  # mask weight of frames < e
