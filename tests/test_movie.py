@@ -143,6 +143,35 @@ def test_the_fit_converges_where_the_motion_bends():
     assert np.abs(start - truth)[inner].mean() > 0.2
 
 
+def _choose_tv_on(truth_blur, dose, seed=5):
+    """The TV weight choose_tv picks for part 2 of noisy coded parts of a scene (the image
+    and the displacements are part 0's: any reference grid serves the held-out check)."""
+    rng = np.random.default_rng(seed)
+    truth, (members, disp, eff, s2, weights, base) = _coded_parts(n=10, size=64, bend=0.0, seed=seed)
+    if truth_blur:
+        truth = np.full_like(truth, truth.mean())
+    scale = dose / truth.mean()
+    for j in members:  # rebuild each part's measurement of the (maybe flat) scene with shot noise
+        frames = np.stack([motion.warp(truth * scale, disp[j.index, k], base) for k in range(j.n)])
+        j.y = rng.poisson((eff[j.index] * frames).sum(0)).astype(np.float64)
+    unit = members[2]
+    z0 = cv2.GaussianBlur((truth * scale).astype(np.float32), (0, 0), 2.0)
+    traj = [disp[2, k] for k in range(unit.n)]
+    return MovieDecoder(first_pass=None).choose_tv(z0, unit, members, disp, eff, s2, weights, base, 10, traj,
+                                                   (slice(None), slice(None)))
+
+
+def test_the_tv_weight_is_chosen_from_the_parts_own_measurement():
+    """Held out from the fit, the part's own measurement says how much of the fit's change is
+    noise: on a flat scene all of it (the strongest TV), on a detailed one at a high dose
+    little (a weak TV). One constant weight cannot be both."""
+    import emcodec.decoders.movie as movie
+
+    flat, detailed = _choose_tv_on(True, 10), _choose_tv_on(False, 200)
+    assert flat == max(movie.TV_GRID)
+    assert detailed < 1.0
+
+
 def test_fit_steps_grow_with_the_group_up_to_a_cap():
     dec = MovieDecoder(first_pass=None)
     assert dec.steps(10) == 12 and dec.steps(20) == 24 and dec.steps(30) == 24
