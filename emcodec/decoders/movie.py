@@ -47,11 +47,14 @@ HALO = 32  # px around a tile, beyond the largest displacement in its window
 # it has lost track (DIS finds displacements up to about its coarsest scale; at B = 30 a part
 # two groups away on a drifting 192 px movie is ~60 px off and came out 20-60 px wrong)
 CHAIN_PX = 1.0
-# The TV weight is chosen per part from TV_GRID (x Haar-MAD noise) by how well an image fitted
-# to the neighbours alone predicts the part's own measurement: one constant (0.7) was right
-# for drift and the real stills but 2 dB low on a jittering atomic lattice, whose best (1.4)
-# cost the real still 2.1 dB
-CHOOSE_TV = True
+# CHOOSE_TV: pick the TV weight per part from TV_GRID (x Haar-MAD noise) by how well an image
+# fitted to the neighbours alone predicts the part's own measurement, instead of DETAIL_TV.
+# Measured (docs/BENCHMARKS.md): +2.1 dB on a held-out jittering atomic lattice (where 0.7 is
+# 2 dB low and 1.4, its best, costs the real still 2.1 dB), +0.5 dB on the real still, but
+# -0.1 to -0.25 dB on most development movies, with more flicker on the sample (2.55 against
+# 1.68: neighbouring parts get different weights) and a sawtooth of 0.60 dB on drift at
+# B = 10; so it stays off until the choice is shared across a window
+CHOOSE_TV = False
 TV_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
 TV_TRACE = None  # a list to record (weight, held-out misfit) for diagnostics
 
