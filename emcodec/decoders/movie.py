@@ -441,18 +441,22 @@ class MovieDecoder:
 
         h, w = z.shape
         scale = np.array([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], np.float32)
+        def sample_points(j):
+            """Where each frame of member j samples z, in grid_sample's [-1, 1] units: built
+            when needed, not held for every member (a 30-frame part's grid on a 900 px tile is
+            ~190 MB)."""
+            return np.stack([base if disp[j.index, k] is None else base + disp[j.index, k]
+                             for k in range(j.n)]) * scale - 1.0
+
         parts, den = [], np.zeros_like(z)
         for j in members:
-            grid = np.stack([base if disp[j.index, k] is None else base + disp[j.index, k] for k in range(j.n)])
-            grid = grid * scale - 1.0
             # a measurement pixel counts only where every frame it sums is inside z's canvas:
             # elsewhere part of it comes from content z does not hold (a tile's surroundings)
-            inside = ((np.abs(grid) <= 1.0 + 1e-6).all(-1) | (eff[j.index] == 0)).all(0)
+            inside = ((np.abs(sample_points(j)) <= 1.0 + 1e-6).all(-1) | (eff[j.index] == 0)).all(0)
             per_pixel = np.where((s2[j.index] > 1e-3) & inside, weights[j.index] / s2[j.index], 0.0)
-            parts.append((torch.from_numpy(grid),
-                          torch.from_numpy(np.ascontiguousarray(eff[j.index], np.float32)),
+            parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index], np.float32)),
                           torch.from_numpy(np.ascontiguousarray(j.y, np.float32)),
-                          torch.from_numpy(per_pixel.astype(np.float32)), j.n))
+                          torch.from_numpy(per_pixel.astype(np.float32))))
             den += weights[j.index] * j.n
         # at least one whole part's step: where the members' agreement is ~0 in z's grid their
         # moved measurements still pull (the weights sit in z's grid, the residual in theirs)
@@ -461,9 +465,9 @@ class MovieDecoder:
         def misfit_and_step(x):
             x = x.detach().requires_grad_(True)
             total = 0.0
-            for grid, mask, y, per_pixel, n in parts:
-                frames = F.grid_sample(x.expand(n, 1, h, w), grid, mode="bilinear", padding_mode="border",
-                                       align_corners=True)[:, 0]
+            for j, mask, y, per_pixel in parts:
+                frames = F.grid_sample(x.expand(j.n, 1, h, w), torch.from_numpy(sample_points(j)), mode="bilinear",
+                                       padding_mode="border", align_corners=True)[:, 0]
                 r = y - (mask * frames).sum(0)
                 misfit = 0.5 * (per_pixel * r * r).sum()
                 misfit.backward()
