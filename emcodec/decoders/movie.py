@@ -55,6 +55,7 @@ CHAIN_PX = 1.0
 # 1.68: neighbouring parts get different weights) and a sawtooth of 0.60 dB on drift at
 # B = 10; so it stays off until the choice is shared across a window
 CHOOSE_TV = False
+HELD_POINTS_BYTES = 256 << 20  # the fit keeps its members' sample points up to this size
 TV_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
 TV_TRACE = None  # a list to record (weight, held-out misfit) for diagnostics
 
@@ -442,17 +443,23 @@ class MovieDecoder:
         h, w = z.shape
         scale = np.array([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], np.float32)
         def sample_points(j):
-            """Where each frame of member j samples z, in grid_sample's [-1, 1] units: built
-            when needed, not held for every member (a 30-frame part's grid on a 900 px tile is
-            ~190 MB)."""
-            return np.stack([base if disp[j.index, k] is None else base + disp[j.index, k]
-                             for k in range(j.n)]) * scale - 1.0
+            """Where each frame of member j samples z, in grid_sample's [-1, 1] units."""
+            points = np.stack([base if disp[j.index, k] is None else base + disp[j.index, k] for k in range(j.n)])
+            points *= scale
+            points -= 1.0
+            return points
+
+        # held for every member when small (a third of the fit's time went to building them),
+        # built at each step otherwise (a 30-frame part's on a 900 px tile is ~190 MB)
+        held = sum(j.n for j in members) * h * w * 8 <= HELD_POINTS_BYTES
+        points = {j.index: torch.from_numpy(sample_points(j)) for j in members} if held else {}
 
         parts, den = [], np.zeros_like(z)
         for j in members:
             # a measurement pixel counts only where every frame it sums is inside z's canvas:
             # elsewhere part of it comes from content z does not hold (a tile's surroundings)
-            inside = ((np.abs(sample_points(j)) <= 1.0 + 1e-6).all(-1) | (eff[j.index] == 0)).all(0)
+            where = points[j.index].numpy() if held else sample_points(j)
+            inside = ((np.abs(where) <= 1.0 + 1e-6).all(-1) | (eff[j.index] == 0)).all(0)
             per_pixel = np.where((s2[j.index] > 1e-3) & inside, weights[j.index] / s2[j.index], 0.0)
             parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index], np.float32)),
                           torch.from_numpy(np.ascontiguousarray(j.y, np.float32)),
@@ -466,8 +473,10 @@ class MovieDecoder:
             x = x.detach().requires_grad_(True)
             total = 0.0
             for j, mask, y, per_pixel in parts:
-                frames = F.grid_sample(x.expand(j.n, 1, h, w), torch.from_numpy(sample_points(j)), mode="bilinear",
-                                       padding_mode="border", align_corners=True)[:, 0]
+                grid = points[j.index] if held else torch.from_numpy(sample_points(j))
+                # one image sampled at all frames' points (a batch of copies costs more backward)
+                frames = F.grid_sample(x, grid.reshape(1, j.n * grid.shape[1], w, 2), mode="bilinear",
+                                       padding_mode="border", align_corners=True).reshape(j.n, h, w)
                 r = y - (mask * frames).sum(0)
                 misfit = 0.5 * (per_pixel * r * r).sum()
                 misfit.backward()
