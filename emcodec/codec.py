@@ -561,6 +561,11 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
             if prior is None:
                 raise UnknownMethodError("movie-learned needs the learned prior (weights/prior.json), "
                                          "which this installation does not have")
+        if prior is None:  # the fit needs no network's start (docs/decoders.md)
+            from .decoders.normalised import NormalisedMeasurement
+
+            return MovieDecoder(NormalisedMeasurement(), window=window)
+        # the learned prior was trained on fits started from TCS-DL decodes
         return MovieDecoder(choose_decoder("tcsdl", B, warn), window=window, prior=prior, prior_entry=entry)
     cls = get_decoder_class(method)
     supports = getattr(cls, "supports", None)

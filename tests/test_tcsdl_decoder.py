@@ -61,19 +61,20 @@ def test_tampered_weights_are_refused(tiny_weights, movie, tmp_path, capsys):
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
-    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", tmp_path / "x.tif"], capsys)
+    code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", tmp_path / "x.tif", "--method", "tcsdl"], capsys)
     assert code == 1 and err.startswith("error:") and "sha256" in err
     assert not (tmp_path / "x.tif").exists()
 
 
 def test_B_without_weights_falls_back_to_gap_tv(tiny_weights, movie, tmp_path, capsys):
+    """The default movie decoder needs no weights (its first pass is the normalised
+    measurement); tcsdl, and movie-learned's first pass, fall back to GAP-TV with a warning."""
     main(["compress", str(movie), "-B", "3", "-q"])
     out = tmp_path / "c.tif"
     code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", out, "-q", "--threads", "1"], capsys)
-    assert code == 0
-    assert err.strip() == "warning: no tcsdl weights for B=3; decoding with gap-tv instead"
+    assert code == 0 and err.strip() == ""
     report = json.loads((tmp_path / "c.tif.emcodec.json").read_text())
-    assert report["method"] == "movie" and report["first_pass"] == "gap-tv"
+    assert report["method"] == "movie" and report["first_pass"] == "measurement"
     code, err = decode(["decompress", movie.with_suffix(".tcs"), "-o", tmp_path / "d.tif", "-q", "--threads", "1",
                         "--method", "tcsdl"], capsys)
     assert code == 0 and "decoding with gap-tv instead" in err

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import masks as _masks
 from .. import motion
+from .normalised import NormalisedMeasurement
 
 DEFAULT_WINDOW = 2
 # fit steps per frame of a group, at most MAX_ITERATIONS (on the drifting development movie:
@@ -195,6 +196,9 @@ class MovieDecoder:
     def prepare(self, unit: Unit, B: int, seed: int, progress=None) -> None:
         """First pass of one part: the average of its decoded frames (`progress(fraction)`
         after each batch of its tiles)."""
+        if isinstance(self.first_pass, NormalisedMeasurement):
+            unit.mean = self.first_pass.image(unit.y, B, seed, unit.n)
+            return
         from .base import decode_group  # torch: imported when a first pass runs, not for preview
 
         unit.mean = decode_group(self.first_pass, unit.y, B, seed, device=self.device, mean_of=unit.n,

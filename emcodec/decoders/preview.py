@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import masks as _masks
 from .. import motion
-from .movie import MovieDecoder, Unit, effective_masks
+from .movie import MovieDecoder, Unit
+from .normalised import NormalisedMeasurement
 
-PREVIEW_BLUR = 1.0  # px, Gaussian sigma on Y and S: the mask pattern and shot noise, softened
 FLOW_SCALE = 2  # motion at 1/FLOW_SCALE resolution: drift and slow deformation are smooth
 
 
@@ -27,24 +26,15 @@ class PreviewDecoder(MovieDecoder):
 
     def __init__(self, device="cpu"):
         super().__init__(first_pass=None, window=1, iterations=0, preset="ultrafast", device=device)
-        self._totals: dict = {}
+        self.normalised = NormalisedMeasurement()
 
     @property
     def labels(self) -> list[str]:
         return [f"preview: blurred Y/S per part moved along {motion.LIBRARY} (ultrafast, 1/{FLOW_SCALE} scale); "
                 "not for measurement"]
 
-    def _total(self, B: int, seed: int, n: int, shape) -> np.ndarray:
-        """Blurred mask count S of a part with n real frames (cached: one per n)."""
-        key = (B, seed, n, shape)
-        if key not in self._totals:
-            eff = effective_masks(_masks.make_masks(seed, B, 0, 0, *shape), n)
-            self._totals[key] = blur(eff.sum(0))
-        return self._totals[key]
-
     def prepare(self, unit: Unit, B: int, seed: int, progress=None) -> None:
-        total = self._total(B, seed, unit.n, unit.y.shape)
-        unit.mean = blur(unit.y) / np.maximum(total, 1e-3)
+        unit.mean = self.normalised.image(unit.y, B, seed, unit.n)
 
     def estimate(self, a: Unit, b: Unit) -> np.ndarray:
         import cv2
@@ -64,8 +54,3 @@ class PreviewDecoder(MovieDecoder):
         base = motion.grid(*unit.mean.shape)
         return np.stack([self._warp(unit.mean, traj[k], base) for k in range(unit.n)])
 
-
-def blur(img: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), PREVIEW_BLUR, borderType=cv2.BORDER_REFLECT)
