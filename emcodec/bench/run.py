@@ -249,8 +249,9 @@ def run_benchmark(movie: Movie, config: Config, *, log: Callable[[str], None] = 
             from ..motion import LIBRARY
 
             decoder_params[m] = {"class": "MovieDecoder", "B": list(config.Bs),
-                                 "labels": [f"window={DEFAULT_WINDOW} motion={LIBRARY}, first pass tcsdl "
-                                            "(gap-tv where no weights exist for B)"]}
+                                 "labels": [f"window={DEFAULT_WINDOW} motion={LIBRARY}, first pass "
+                                            + ("none" if m == "preview" else "the normalised measurement" if m == "movie"
+                                               else "tcsdl (gap-tv where no weights exist for B)")]}
             continue
         cls = get_decoder_class(m)
         try:
