@@ -172,9 +172,10 @@ def test_the_tv_weight_is_chosen_from_the_parts_own_measurement():
     assert detailed < 1.0
 
 
-def test_fit_steps_grow_with_the_group_up_to_a_cap():
+def test_fit_steps_grow_with_the_group_and_the_window_up_to_a_cap():
     dec = MovieDecoder(first_pass=None)
     assert dec.steps(10) == 12 and dec.steps(20) == 24 and dec.steps(30) == 24
+    assert dec.steps(20, members=2) == 12 and dec.steps(30, members=3) == 24 and dec.steps(10, members=1) == 12
     assert MovieDecoder(first_pass=None, iterations=5).steps(30) == 5
 
 
