@@ -61,7 +61,6 @@ CHAIN_PX = 1.0
 CHOOSE_TV = False
 HELD_POINTS_BYTES = 256 << 20  # the fit keeps its members' sample points up to this size
 TV_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
-TV_TRACE = None  # a list to record (weight, held-out misfit) for diagnostics
 
 
 @dataclass
@@ -350,8 +349,6 @@ class MovieDecoder:
             z[near] = tv_refine(z_cv[near], z0[near], g)
             pred = np.einsum("khw,khw->hw", c, np.stack([self._warp(z, traj[k], base) for k in range(unit.n)]))
             risk = float((((unit.y - pred) ** 2) / s2[unit.index])[ok].sum())
-            if TV_TRACE is not None:
-                TV_TRACE.append((g, risk))
             if best is None or risk < best[0]:
                 best = (risk, g)
         return best[1]
