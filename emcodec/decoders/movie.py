@@ -142,7 +142,7 @@ def tv_plain(img: np.ndarray, lam: float, steps: int = 40) -> np.ndarray:
     return u[0, 0].numpy()
 
 
-def tv_refine(z: np.ndarray, z0: np.ndarray, weight: float = None) -> np.ndarray:
+def tv_refine(z: np.ndarray, z0: np.ndarray, weight: float | None = None) -> np.ndarray:
     """The TV prior step: of what the fit added to z0, keep what TV calls structure."""
     weight = DETAIL_TV if weight is None else weight
     delta = z - z0
@@ -304,7 +304,7 @@ class MovieDecoder:
         measured = s2[unit.index] > 1e-6
         seen = in_frame(measured)  # a canvas's margin has no measurement
         near = self.needed(measured, traj)
-        tv = DETAIL_TV
+        tv = None  # DETAIL_TV
         if CHOOSE_TV and neighbours and self.prior is None:
             tv = self.choose_tv(z0, unit, members, disp, eff, s2, weights, base, B, traj, near)
         z[near] = self.refine(z_fit[near], z0[near], unit, B, tv)
@@ -326,7 +326,7 @@ class MovieDecoder:
             return slice(None), slice(None)
         return slice(max(0, rect[0] - grow), rect[1] + grow), slice(max(0, rect[2] - grow), rect[3] + grow)
 
-    def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int, tv: float = None) -> np.ndarray:
+    def refine(self, z: np.ndarray, z0: np.ndarray, unit: Unit, B: int, tv: float | None = None) -> np.ndarray:
         """The prior on the fitted centre image z (z0: the fused first pass it started from):
         keep of what the fit adds only what TV says is structure, not noise (or, with a learned
         prior, what the network keeps)."""
@@ -334,7 +334,7 @@ class MovieDecoder:
             from ..model.prior import refine_image
 
             return refine_image(self.prior, z, z0)
-        return tv_refine(z, z0, DETAIL_TV if tv is None else tv)
+        return tv_refine(z, z0, tv)
 
     def choose_tv(self, z0, unit, members, disp, eff, s2, weights, base, B, traj, near) -> float:
         """The TV weight that best predicts this part's own measurement from an image fitted
@@ -408,10 +408,6 @@ class MovieDecoder:
     @staticmethod
     def _warp(img, flow, base):
         return img if flow is None else motion.warp(img, flow, base)
-
-    @staticmethod
-    def _inverse(flow):
-        return None if flow is None else -flow
 
     def trajectory(self, unit: Unit, prev: Unit | None, nxt: Unit | None) -> list:
         """Displacement of each frame of `unit` relative to its centre image."""
