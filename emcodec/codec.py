@@ -429,12 +429,30 @@ def posterised(dtype: str, value_min: float, value_max: float) -> int | None:
     return levels if levels < POSTERISED_LEVELS else None
 
 
+WRITE_FRAMES = 4  # frames converted and written at once: a 4096 x 4096 x 30 group is 2 GB in float32
+
+
 def to_dtype(frames: np.ndarray, dtype: str, lo: float, hi: float) -> np.ndarray:
     """Round and clip decoded frames to the source's value range and dtype."""
     out = np.clip(frames, lo, hi)
     if np.dtype(dtype).kind in "iu":
         out = np.rint(out)
     return out.astype(dtype)
+
+
+@dataclass(frozen=True)
+class Output:
+    """The writer's dtype and value range. The movie decoder converts its frames with it
+    tile by tile, so a group is held as the writer takes it (uint16: half of float32)."""
+
+    dtype: np.dtype
+    lo: float
+    hi: float
+
+    def convert(self, frames: np.ndarray) -> np.ndarray:
+        if not np.isfinite(frames).all():  # rounding would hide it
+            raise ContainerError("the decode gives non-finite values: the file is inconsistent")
+        return to_dtype(frames, self.dtype, self.lo, self.hi)
 
 
 RESIDUAL_ALERT = 0.25  # a quarter of the measurement unexplained: never a good decode
@@ -578,17 +596,6 @@ def choose_decoder(method: str, B: int, warn: Callable[[str], None], *, window: 
     return decoder
 
 
-def _group_check(parts: list[tuple[np.ndarray, np.ndarray]], B: int, seed: int, noise):
-    """The worst self-check over a group's parts: (frames of the part, measurement)."""
-    from .decoders.measurement import self_check
-
-    check = None
-    for x, y in parts:
-        part = self_check(x, y, seed, B, noise)
-        check = part if check is None else check.worst(part)
-    return check
-
-
 def noise_model(header: Header):
     """The noise a measurement of this file should hold (decoders.measurement.Noise): the
     quantiser's detector law and step, or the detector noise a lossless file recorded; None
@@ -649,23 +656,28 @@ def _per_group(reader, decoder, group_range, device, noise=None, ticks=None):
         yield g, group, x, check
 
 
-def _as_movie(reader, decoder, start, stop, noise=None, progress=None):
-    """The same, from the movie decoder: parts are collected into their groups.
-    `progress(group, fraction)` as decode_movie reports it."""
+def _as_movie(reader, decoder, start, stop, noise=None, progress=None, output: Output | None = None):
+    """The same, from the movie decoder: parts are collected into their groups, and a
+    group is handed on as soon as its last part is decoded (one group's frames held at a
+    time), already converted by `output` when given. `progress(group, fraction)` as
+    decode_movie reports it."""
+    from .decoders.measurement import self_check
     from .decoders.movie import decode_movie
 
     h = reader.header
-    current, parts, measured = None, [], []
-    for g, unit, x in decode_movie(reader, decoder, start, stop, progress=progress):
-        if current is not None and g != current[0]:
-            yield current[0], current[1], np.concatenate(parts), _group_check(measured, h.B, h.seed, noise)
-            parts, measured = [], []
+    current, parts, check = None, [], None
+    for g, unit, x in decode_movie(reader, decoder, start, stop, progress=progress, output=output):
         if current is None or g != current[0]:
-            current = (g, reader.read_group(g, payloads=SKIP))
+            current, parts, check = (g, reader.read_group(g, payloads=SKIP)), [], None
+        part = self_check(x, unit.y, h.seed, h.B, noise)
+        check = part if check is None else check.worst(part)
         parts.append(x)
-        measured.append((x, unit.y))
-    if current is not None:
-        yield current[0], current[1], np.concatenate(parts), _group_check(measured, h.B, h.seed, noise)
+        del x
+        if len(parts) == len(current[1].parts):
+            frames = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            parts = []
+            yield current[0], current[1], frames, check
+            del frames
 
 
 def _description(labels: list[str], metadata: dict) -> str:
@@ -714,8 +726,10 @@ class _Salvage:
                                  + ("; ".join(self.saved.problems[:1]) or "the file holds none"))
         self.header, self.trailer = self.saved.header, self.saved.trailer
 
-    def decoded(self, decoder, movie: bool, start: int, stop: int, group_range: range, device, noise, ticks):
-        """(group, Group or None, frames, self-check) in order; None for a group not recovered."""
+    def decoded(self, decoder, movie: bool, start: int, stop: int, group_range: range, device, noise, ticks,
+                output: Output | None = None):
+        """(group, Group or None, frames, self-check) in order; None for a group not recovered;
+        the movie decoder's frames converted by `output`."""
         from .decoders.base import decode_stored_group
         from .salvage import RunReader, _group_at, intact_runs
 
@@ -734,7 +748,7 @@ class _Salvage:
                 lo = max(start, g * h.B) - run[0] * h.B
                 hi = min(stop, end * h.B, saved.frame_count) - run[0] * h.B
                 for gr, group, x, check in _as_movie(rr, decoder, lo, hi, noise,
-                                                     ticks.of_movie(saved.frame_count, run[0])):
+                                                     ticks.of_movie(saved.frame_count, run[0]), output):
                     group.index = gr + run[0]
                     yield gr + run[0], group, x, check
             else:
@@ -789,7 +803,9 @@ def decompress(
         check_target(sidecar, force=force, inputs=inputs)
         start, stop = parse_frames(frames, t.frame_count)
         group_range = range(start // h.B, (stop - 1) // h.B + 1)
-        memory.check(h.height, h.width, h.B, movie=method in MOVIE_METHODS, window=window, limit=max_memory)
+        out_dtype = h.dtype if dtype is None else dtype
+        memory.check(h.height, h.width, h.B, movie=method in MOVIE_METHODS, window=window, limit=max_memory,
+                     itemsize=np.dtype(out_dtype).itemsize)
         lost = reader.saved.missing(start, stop) if salvage else []
         if not salvage:
             reader.verify(group_range)
@@ -802,7 +818,6 @@ def decompress(
         ] + [part for label in getattr(decoder, "labels", []) for part in textwrap.wrap(label, 80)]
         if (start, stop) != (0, t.frame_count):  # in the output itself, not only in the sidecar
             labels.append(f"frames {start}-{stop - 1} of {t.frame_count}: the first frame here is frame {start}")
-        out_dtype = h.dtype if dtype is None else dtype
         fill = np.nan if np.dtype(out_dtype).kind == "f" else 0
         if lost:
             ranges = ", ".join(f"{a}-{b - 1}" for a, b in lost)  # (a None end is added below)
@@ -825,11 +840,12 @@ def decompress(
         ) as writer:
             if method in MOVIE_METHODS:
                 decoder.device = device
+            movie = method in MOVIE_METHODS  # its frames come converted to the writer's dtype
+            output = Output(np.dtype(out_dtype), t.value_min, t.value_max)
             if salvage:
-                decoded = reader.decoded(decoder, method in MOVIE_METHODS, start, stop, group_range, device, noise,
-                                         ticks)
-            elif method in MOVIE_METHODS:
-                decoded = _as_movie(reader, decoder, start, stop, noise, ticks.of_movie(t.frame_count))
+                decoded = reader.decoded(decoder, movie, start, stop, group_range, device, noise, ticks, output)
+            elif movie:
+                decoded = _as_movie(reader, decoder, start, stop, noise, ticks.of_movie(t.frame_count), output)
             else:
                 decoded = _per_group(reader, decoder, group_range, device, noise, ticks)
             for g, group, x, check in decoded:
@@ -841,11 +857,15 @@ def decompress(
                     ticks.written(g, hi - lo)
                     continue
                 lo, hi = max(start, first), min(stop, first + group.n_valid)
-                if not np.isfinite(x).all():
+                if not all(np.isfinite(x[k : k + WRITE_FRAMES]).all() for k in range(0, len(x), WRITE_FRAMES)):
                     raise ContainerError(f"group {g} decodes to non-finite values: the file is inconsistent")
-                out = to_dtype(x[lo - first : hi - first], out_dtype, t.value_min, t.value_max)
-                n_bad = _restore_bad_pixels(out, group, lo - first)
-                writer.write(out)
+                n_bad = 0
+                for k in range(lo - first, hi - first, WRITE_FRAMES):  # a few frames' copies at a time
+                    out = x[k : min(k + WRITE_FRAMES, hi - first)]
+                    out = out if movie else output.convert(out)
+                    n_bad = max(n_bad, _restore_bad_pixels(out, group, k))
+                    writer.write(out)
+                del x  # before the next group is decoded: one group's frames at a time
                 groups.append({"group": g, "frames": [first, first + group.n_valid],
                                "residual": round(check.residual, 6),
                                **({"noise_ratio": round(check.noise_ratio, 3)} if check.noise_ratio is not None else {}),

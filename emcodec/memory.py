@@ -70,25 +70,58 @@ def available() -> int | None:
     return min(figures) if figures else None
 
 
-def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int) -> int:
+BASE = 300 << 20  # the interpreter with numpy, OpenCV and torch loaded
+TILE_REGION = (512 + 2 * 96) ** 2  # px of a movie-decoder tile with its halo (motion up to 64 px)
+
+
+def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int, itemsize: int = 4) -> int:
     """Estimated peak bytes of decoding one group (or, for the movie decoder, its window).
 
-    Per group: the measurement and its float64 copies (4 H W x 8 bytes) and 8 float64 copies
-    of the B frames (decoded frames, blending weights, clipping, the output's dtype): 396 MiB
-    for 768 x 768 x 10, where GAP-TV measured 347 MiB above the interpreter's own. The movie
-    decoder also holds 2 x window + 1 parts (measurement, first-pass mean, motion) and the B
-    full-frame masks.
+    Per-group methods: the measurement and its float64 copies (4 H W x 8 bytes) and 8 float64
+    copies of the B frames (decoded frames, blending weights, clipping, the output's dtype):
+    396 MiB for 768 x 768 x 10, where GAP-TV measured 347 MiB above the interpreter's own.
+    The movie decoder (emcodec/decoders/movie.py) holds the output group's frames in the
+    writer's dtype (`itemsize` bytes), 2K + 1 parts (measurement and first pass, float32),
+    the K(3K + 1) flows between them (half resolution, float16: 1 byte per pixel each) and
+    the mask count; its fit works on one tile at a time (per frame of the window: a float16
+    displacement and a uint8 mask; per frame of one part: sample points, sampled frames and
+    their gradient).
     """
     pixels = height * width
-    peak = 4 * pixels * 8 + 8 * B * pixels * 8
-    if movie:
-        peak += (2 * window + 1) * 6 * pixels * 8 + B * pixels
-    return peak
+    if not movie:
+        return 4 * pixels * 8 + 8 * B * pixels * 8
+    parts, flows = 2 * window + 1, window * (3 * window + 1)
+    region = min((height + 128) * (width + 128), TILE_REGION)
+    return (BASE + B * pixels * itemsize + parts * pixels * 8 + flows * pixels + 2 * pixels * 4
+            + parts * B * region * 5 + B * region * 24)
 
 
-def check(height: int, width: int, B: int, *, movie: bool, window: int, limit: int | None) -> None:
+def release() -> None:
+    """Hand freed heap memory back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    The movie decoder's tiles allocate many arrays of 1-40 MB, below glibc's adaptive mmap
+    threshold (up to 32 MB), so freed ones stay in the heap: at 4096 x 4096 the heap held
+    1.3 GB of freed tiles. Called after each tile and each part's motion.
+    """
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
+
+
+def check(height: int, width: int, B: int, *, movie: bool, window: int, limit: int | None,
+          itemsize: int = 4) -> None:
     """Raise when one group needs more than `limit` (default: what is available now)."""
-    need = decode_peak(height, width, B, movie=movie, window=window)
+    need = decode_peak(height, width, B, movie=movie, window=window, itemsize=itemsize)
     room = limit if limit is not None else available()
     if room is not None and need > room:
         source = "--max-memory" if limit is not None else "available (free RAM and the cgroup limit)"

@@ -188,11 +188,13 @@ class TcsMovie:
 def decode_range(reader, decoder, method: str, start: int, stop: int, device) -> tuple[np.ndarray, int]:
     """Frames [start, stop) of an open TcsReader as `codec.decompress` writes them (the
     source's dtype and range, NaN at bad pixels), and how many groups were decoded."""
-    from .codec import MOVIE_METHODS, _as_movie, _per_group, _restore_bad_pixels, to_dtype
+    from .codec import MOVIE_METHODS, Output, _as_movie, _per_group, _restore_bad_pixels
 
     h, t = reader.header, reader.trailer
-    if method in MOVIE_METHODS:
-        decoded = _as_movie(reader, decoder, start, stop)
+    output = Output(np.dtype(h.dtype), t.value_min, t.value_max)
+    movie = method in MOVIE_METHODS  # its frames come converted
+    if movie:
+        decoded = _as_movie(reader, decoder, start, stop, output=output)
     else:
         decoded = _per_group(reader, decoder, range(start // h.B, (stop - 1) // h.B + 1), device)
     out = np.empty((stop - start, h.height, h.width), h.dtype)
@@ -200,7 +202,7 @@ def decode_range(reader, decoder, method: str, start: int, stop: int, device) ->
     for g, group, x, _residual in decoded:
         first = g * h.B
         lo, hi = max(start, first), min(stop, first + group.n_valid)
-        part = to_dtype(x[lo - first:hi - first], h.dtype, t.value_min, t.value_max)
+        part = x[lo - first:hi - first] if movie else output.convert(x[lo - first:hi - first])
         _restore_bad_pixels(part, group, lo - first)
         out[lo - start:hi - start] = part
         n += 1

@@ -56,6 +56,19 @@ def test_max_memory_overrides_the_figure(tmp_path, capsys, monkeypatch):
     assert "--max-memory takes a size" in capsys.readouterr().err
 
 
+def test_the_movie_decoders_estimate_counts_what_it_holds():
+    """The movie decoder holds one group in the writer's dtype, its window's parts and their
+    half-resolution flows, and one tile's work: at 4096 x 4096, B = 30 the pre-check no
+    longer counts 8 float64 copies of the frames (34.7 GiB: it refused the decode)."""
+    uint16 = memory.decode_peak(4096, 4096, 30, movie=True, window=2, itemsize=2)
+    assert uint16 < 4 << 30
+    assert memory.decode_peak(4096, 4096, 30, movie=True, window=2, itemsize=4) - uint16 == 30 * 4096 * 4096 * 2
+    assert memory.decode_peak(4096, 4096, 30, movie=False, window=2) > 30 << 30
+    # a window of K parts on each side: 2K + 1 parts, K(3K + 1) flows
+    assert memory.decode_peak(512, 512, 10, movie=True, window=3) > memory.decode_peak(512, 512, 10, movie=True,
+                                                                                       window=2)
+
+
 class Pipe(io.BufferedReader):
     def seekable(self):
         return False

@@ -76,13 +76,13 @@ def test_a_far_part_is_linked_through_the_parts_between():
         dec.link(parts[0], parts[1])
         dec.link(parts[1], parts[2])
         dec.link(parts[0], parts[2])
-        direct = parts[0].flows[2]
+        direct = parts[0].flows[2].full()
         dec.link(parts[0], parts[2], via=parts[1])
-        flow = parts[0].flows[2][20:-20, 20:-20]  # content at p is found at p - 2 * step in part 2
+        flow = parts[0].flows[2].full()[20:-20, 20:-20]  # content at p is found at p - 2 * step in part 2
         error = np.hypot(flow[..., 0] + 2 * step[1], flow[..., 1] + 2 * step[0])
         assert np.median(error) < 0.1
         if direct_ok:
-            assert np.array_equal(parts[0].flows[2], direct)
+            assert np.array_equal(parts[0].flows[2].full(), direct)
 
 
 def test_trajectory_inside_a_part_moves_frames_towards_their_neighbours():
@@ -105,6 +105,44 @@ def test_effective_masks_of_a_padded_part_sum_the_repeated_frames():
     np.testing.assert_array_equal(eff.sum(0), m.sum(0))
 
 
+def test_a_flow_kept_at_half_resolution_gives_back_dis_field_on_any_crop():
+    """Flows are held at half resolution (an eighth of the bytes): DIS's medium preset
+    estimates at half resolution, so its field comes back within float16's step, and a
+    crop is the same whichever tile asks for it."""
+    a = cv2.GaussianBlur(np.random.default_rng(2).random((121, 97)).astype(np.float32), (0, 0), 3.0)
+    flow = motion.estimate_flow(a, np.roll(a, (2, -3), (0, 1)), float(a.min()), float(a.max()))
+    half = motion.HalfFlow(flow)
+    assert half.data.dtype == np.float16 and half.data.nbytes * 8 <= flow.nbytes + 8 * 4 * 122
+    whole = half.full()
+    assert np.abs(whole - flow).max() < 0.005
+    np.testing.assert_array_equal(half.full(37, 120, 11, 96), whole[37:120, 11:96])
+    np.testing.assert_array_equal(half.full(0, 1, 0, 3), whole[:1, :3])
+    assert half.max_abs() >= np.abs(whole).max()
+
+
+def test_a_tile_is_cut_from_the_part_as_if_the_canvas_were_padded():
+    """`region` and `MaskPlane.crop` give what padding the whole frame and cropping gave,
+    without the whole padded copies (at 4096 x 4096 these were GBs)."""
+    from emcodec.decoders.movie import MaskPlane, region
+    from emcodec.masks import make_masks
+
+    rng = np.random.default_rng(3)
+    y, mean = rng.random((30, 26)), rng.random((30, 26)).astype(np.float32)
+    flow = cv2.GaussianBlur(rng.random((30, 26, 2)).astype(np.float32), (0, 0), 2.0)
+    u = Unit(4, 0, 40, B, y, mean, {5: motion.HalfFlow(flow), 9: motion.HalfFlow(flow)})
+    m = 6
+    for top, bottom, left, right in ((0, 20, 0, 38), (10, 42, 15, 38), (3, 9, 4, 12)):
+        cut = region(u, top, bottom, left, right, m, keep={4, 5})
+        np.testing.assert_allclose(cut.y, np.pad(y, m)[top:bottom, left:right], rtol=1e-6)
+        np.testing.assert_array_equal(cut.mean, np.pad(mean, m, mode="edge")[top:bottom, left:right])
+        padded = np.pad(u.flows[5].full(), ((m, m), (m, m), (0, 0)), mode="edge")
+        np.testing.assert_array_equal(cut.flows[5], padded[top:bottom, left:right])
+        assert set(cut.flows) == {5}
+        plane = MaskPlane(7, B, 30, 26).crop(top - m, bottom - m, left - m, right - m)
+        full = np.pad(make_masks(7, B, 0, 0, 30, 26), ((0, 0), (m, m), (m, m)))
+        np.testing.assert_array_equal(plane, full[:, top:bottom, left:right])
+
+
 # ---------------------------------------------------------------- the decoder on a drifting movie
 
 
@@ -119,10 +157,9 @@ def _coded_parts(n_parts=5, n=20, size=48, speed=0.8, bend=3.0, seed=3):
     masks = rng.integers(0, 2, (n, size, size)).astype(np.float32)
     members, disp, eff, s2, weights = [], {}, {}, {}, {}
     for j in range(n_parts):
-        for k in range(n):  # frame k of part j, t frames from part 0's centre
-            t = j * n + k - (n - 1) / 2
-            disp[j, k] = (speed * t / 8 + bend * t / n * field).astype(np.float32)
-        frames = np.stack([motion.warp(truth, disp[j, k], base) for k in range(n)])
+        t = j * n + np.arange(n) - (n - 1) / 2  # frame k of part j, t frames from part 0's centre
+        disp[j] = np.stack([speed * tk / 8 + bend * tk / n * field for tk in t]).astype(np.float32)
+        frames = np.stack([motion.warp(truth, disp[j][k], base) for k in range(n)])
         members.append(Unit(j, 0, j * n, n, (masks * frames).sum(0).astype(np.float64), frames.mean(0), {}))
         eff[j], s2[j], weights[j] = masks, np.maximum((masks ** 2).sum(0), 1e-6), np.ones((size, size), np.float32)
     return truth, (members, disp, eff, s2, weights, base)
@@ -152,11 +189,11 @@ def _choose_tv_on(truth_blur, dose, seed=5):
         truth = np.full_like(truth, truth.mean())
     scale = dose / truth.mean()
     for j in members:  # rebuild each part's measurement of the (maybe flat) scene with shot noise
-        frames = np.stack([motion.warp(truth * scale, disp[j.index, k], base) for k in range(j.n)])
+        frames = np.stack([motion.warp(truth * scale, disp[j.index][k], base) for k in range(j.n)])
         j.y = rng.poisson((eff[j.index] * frames).sum(0)).astype(np.float64)
     unit = members[2]
     z0 = cv2.GaussianBlur((truth * scale).astype(np.float32), (0, 0), 2.0)
-    traj = [disp[2, k] for k in range(unit.n)]
+    traj = list(disp[2])
     return MovieDecoder(first_pass=None).choose_tv(z0, unit, members, disp, eff, s2, weights, base, 10, traj,
                                                    (slice(None), slice(None)))
 
@@ -235,6 +272,43 @@ def test_frames_option_gives_the_same_values_as_a_full_decode(drift, drift_decod
     report = json.loads((tmp_path / "part.tif.emcodec.json").read_text())
     assert report["method"] == "movie" and report["window"] == 2 and "DIS" in report["motion"]
     assert report["first_pass"] == "measurement"
+
+
+def test_a_range_of_frames_fits_only_its_own_parts(drift, tmp_path, monkeypatch):
+    """The groups around a range are read for their first pass and motion, not fitted (a
+    one-group decode at K = 2 used to fit five)."""
+    import emcodec.decoders.movie as movie
+
+    fitted = []
+    reconstruct = movie.MovieDecoder.reconstruct
+
+    def spy(self, unit, *a, **kw):
+        fitted.append(unit.first)
+        return reconstruct(self, unit, *a, **kw)
+
+    monkeypatch.setattr(movie.MovieDecoder, "reconstruct", spy)
+    d, _, _ = drift
+    _decode(d / "m.tcs", tmp_path / "p.tif", frames="13:17")
+    assert fitted == [10]
+
+
+def test_the_movie_decoder_holds_a_group_in_the_writers_dtype(drift, drift_decoded, tmp_path):
+    """Frames are converted tile by tile as they are fitted (a 4096 x 4096 x 30 group is
+    1 GB of uint16, 2 GB of float32), to the same values as converting afterwards; a
+    non-finite value is refused, not rounded away."""
+    from emcodec.decoders.movie import decode_movie
+
+    d, _, _ = drift
+    reader = codec.open_tcs(d / "m.tcs")
+    t = reader.trailer
+    output = codec.Output(np.dtype(np.uint16), t.value_min, t.value_max)
+    dec = codec.choose_decoder("movie", B, print)
+    held = [x for _, _, x in decode_movie(reader, dec, 0, 40, output=output)]
+    reader._f.close()
+    assert all(x.dtype == np.uint16 for x in held)
+    np.testing.assert_array_equal(np.concatenate(held), drift_decoded["movie"])  # the file's own decode
+    with pytest.raises(codec.ContainerError, match="non-finite"):
+        output.convert(np.array([[[1.0, np.nan]]], np.float32))
 
 
 def test_preview_moves_frames_without_a_first_pass(drift, tmp_path, monkeypatch):
@@ -348,8 +422,8 @@ def test_at_most_2K_plus_1_groups_are_held(long_movie, K):
     held = []
     window_frames = window.frames
 
-    def watching(units, progress=None):
-        for item in window_frames(units, progress):
+    def watching(units, progress=None, **kw):
+        for item in window_frames(units, progress, **kw):
             held.append(len(window.held))
             yield item
 
@@ -358,6 +432,9 @@ def test_at_most_2K_plus_1_groups_are_held(long_movie, K):
     assert [u.first for _, u, _ in got] == list(range(0, 120, B))
     assert reader.reads == list(range(12))  # each group read once, in order
     assert window.peak_held == 2 * K + 1 and max(held) <= 2 * K + 1
+    # and no part keeps a flow to a part that was let go: K(3K + 1) flows at most
+    assert sum(len(u.flows) for u in window.held) <= K * (3 * K + 1)
+    assert all(k in {v.index for v in window.held} for u in window.held for k in u.flows)
     reader._r._f.close()
 
 

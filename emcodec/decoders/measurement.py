@@ -83,7 +83,7 @@ def self_check(x: np.ndarray, y: np.ndarray, seed: int, B: int, noise: Noise | N
     sum's mean), not from the decode, so a decode that is wrong cannot excuse its residual.
     A padded frame adds its noise coherently: e_k^2 weights it, not e_k.
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)  # the writer's dtype (uint16 frames of a 4096 x 4096 group: not copied to float)
     y = np.asarray(y, dtype=np.float64)
     n, height, width = x.shape
     sq, var = 0.0, 0.0

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import masks as _masks
 from .. import motion
+from ..memory import release
 from .normalised import NormalisedMeasurement
 
 DEFAULT_WINDOW = 2
@@ -45,6 +46,10 @@ CONSISTENCY = 2.0  # noise standard deviations the final residual may keep per p
 NOISE_FLOOR = 1.0  # counts^2: quantisation and read noise of a measurement pixel, at least
 CANVAS = True  # fit the centre image on a canvas that holds what moves into the frame
 FIRST_PASS_SHARE = 0.75  # of a part's decoding time, for progress (measured: ~80 %)
+# the canvas's margin: this percentile of the window's displacements, not their maximum (a
+# few wild flow vectors, where a part has no texture, would widen every tile's canvas and
+# halo; a frame point beyond the canvas samples its border and its measurement is left out)
+SHIFT_PERCENTILE = 99.9
 TILE = 512  # px: larger frames are fitted tile by tile, so memory does not grow with the frame
 HALO = 32  # px around a tile, beyond the largest displacement in its window
 # px: where a direct flow departs this far from the flow chained through the parts between,
@@ -71,9 +76,11 @@ class Unit:
     scene: int  # parts of one scene share a number; windows never cross scenes
     first: int  # absolute frame number of the part's first frame
     n: int
-    y: np.ndarray  # measurement, float64
+    y: np.ndarray  # measurement, float32
     mean: np.ndarray | None = None  # first-pass average of the part's frames (float32)
-    flows: dict = field(default_factory=dict)  # other part's index -> flow to this part's centre
+    # other part's index -> flow from this part's centre to that part's (motion.HalfFlow; in a
+    # Unit cut by `region`, the float32 field itself)
+    flows: dict = field(default_factory=dict)
 
     @property
     def centre(self) -> float:
@@ -82,18 +89,49 @@ class Unit:
 
 def effective_masks(masks: np.ndarray, n: int) -> np.ndarray:
     """Masks of a part with n real frames: a padded part repeats its last frame, so that
-    frame's mask is the sum of the masks of the padded positions (float32, (n, H, W))."""
-    out = masks[:n].astype(np.float32)
+    frame's mask is the sum of the masks of the padded positions ((n, H, W), uint8 up to
+    255 frames: a quarter of float32's bytes in the fit's window; float32 beyond)."""
+    dtype = np.uint8 if len(masks) <= 255 else np.float32
+    out = masks[:n].astype(dtype)
     if n < len(masks):
-        out[n - 1] += masks[n:].sum(0)
+        out[n - 1] += masks[n:].sum(0, dtype=dtype)
     return out
 
 
-def pad_unit(u: Unit, m: int) -> Unit:
-    """A part on a canvas m px wider on every side: measurement 0 (its masks are padded
-    with 0), first pass and flows continued from their edges."""
-    return Unit(u.index, u.scene, u.first, u.n, np.pad(u.y, m), np.pad(u.mean, m, mode="edge"),
-                {k: np.pad(f, ((m, m), (m, m), (0, 0)), mode="edge") for k, f in u.flows.items()})
+def region(u: Unit, top: int, bottom: int, left: int, right: int, shift: int, keep) -> Unit:
+    """Part u on rows top:bottom, columns left:right of a canvas `shift` px wider than the
+    frame on every side, in float32: measurement 0 outside the frame (its masks are 0
+    there), first pass and flows continued from the frame's edges; only the flows to the
+    parts in `keep`. Cut per tile, so no full-frame padded copy is ever made."""
+    H, W = u.y.shape
+    r0, r1 = max(0, top - shift), min(H, bottom - shift)
+    c0, c1 = max(0, left - shift), min(W, right - shift)
+    pads = ((r0 - (top - shift), bottom - shift - r1), (c0 - (left - shift), right - shift - c1))
+
+    def cut(a, mode):  # a: the array on rows r0:r1, columns c0:c1
+        a = np.asarray(a, np.float32)
+        p = pads + ((0, 0),) * (a.ndim - 2)
+        return np.pad(a, p, mode=mode) if any(sum(p, ())) else a
+
+    return Unit(u.index, u.scene, u.first, u.n, cut(u.y[r0:r1, c0:c1], "constant"), cut(u.mean[r0:r1, c0:c1], "edge"),
+                {k: cut(f.full(r0, r1, c0, c1), "edge") for k, f in u.flows.items() if k in keep})
+
+
+class MaskPlane:
+    """The B masks of a frame, made per region when asked: a 4096 x 4096 frame's 30 masks
+    are 500 MB, a tile's a few MB."""
+
+    def __init__(self, seed: int, B: int, height: int, width: int):
+        self.seed, self.B, self.height, self.width = seed, B, height, width
+
+    def crop(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """bool (B, bottom - top, right - left); 0 outside the frame."""
+        out = np.zeros((self.B, bottom - top, right - left), bool)
+        r0, r1, c0, c1 = max(0, top), min(self.height, bottom), max(0, left), min(self.width, right)
+        if r1 > r0 and c1 > c0:
+            out[:, r0 - top:r1 - top, c0 - left:c1 - left] = _masks.make_masks(self.seed, self.B, r0, c0, r1 - r0,
+                                                                                 c1 - c0)
+        return out
 
 
 def frame_rect(total: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -217,11 +255,11 @@ class MovieDecoder:
         """
         flow = self.estimate(a, b)
         if via is not None:
-            chained = motion.compose(a.flows[via.index], via.flows[b.index])
+            chained = motion.compose(a.flows[via.index].full(), via.flows[b.index].full())
             apart = np.hypot(*np.moveaxis(flow - chained, -1, 0))
             lost = np.clip(apart - CHAIN_PX, 0.0, 1.0)[..., None]  # 0 up to CHAIN_PX, 1 from one px more
             flow = flow + lost * (chained - flow)
-        a.flows[b.index] = flow
+        a.flows[b.index] = motion.HalfFlow(flow)
 
     def estimate(self, a: Unit, b: Unit) -> np.ndarray:
         """The flow from a's first-pass image to b's, estimated directly."""
@@ -230,8 +268,8 @@ class MovieDecoder:
 
     # ------------------------------------------------------------ the fit
 
-    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int,
-                    progress=None) -> np.ndarray:
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: MaskPlane, B: int,
+                    progress=None, output=None) -> np.ndarray:
         """Frames (n, H, W) of `unit` from itself and its window `neighbours` (same scene).
 
         The centre image is fitted on a canvas wider than the frame by the largest
@@ -241,35 +279,41 @@ class MovieDecoder:
         of 0, so they constrain nothing there). Canvases larger than TILE are fitted in
         tiles with a halo as wide as that displacement plus HALO, so that every tile sees
         the content that moves into it; the fit's memory (a displacement field per frame of
-        the window) then stays that of one tile.
+        the window) then stays that of one tile. Parts, masks and canvas are cut per tile
+        (`region`, `MaskPlane.crop`): the only full-frame array made here is the output.
+        `output`: an Output (the writer's dtype and rounding), applied tile by tile so that
+        the full-frame array is already the writer's (at 4096 x 4096 x 30: 1 GB of uint16
+        instead of 2 GB of float32); None: float32 as fitted.
         """
         members = [unit] + neighbours
         # flows between members only: a member's flows beyond this window depend on how much
         # of the file is read (--frames, lazy chunks), the decoded values must not
         inside = {u.index for u in members}
-        shift = int(np.ceil(max((float(np.abs(f).max()) for u in members for k, f in u.flows.items() if k in inside),
-                                default=0.0))) if CANVAS else 0
-        if shift:
-            members = [pad_unit(u, shift) for u in members]
-            unit, neighbours = members[0], members[1:]
-            masks = np.pad(masks, ((0, 0), (shift, shift), (shift, shift)))
-        h, w = unit.y.shape
+        shift = int(np.ceil(max((f.max_abs(SHIFT_PERCENTILE) for u in members for k, f in u.flows.items()
+                                 if k in inside), default=0.0))) if CANVAS else 0
+        H, W = unit.y.shape
+        h, w = H + 2 * shift, W + 2 * shift  # the canvas
         reach = HALO + shift
         if h <= TILE + 2 * reach and w <= TILE + 2 * reach:
-            out = self.fit(unit, neighbours, masks, B)
-        else:
-            out = np.empty((unit.n, h, w), np.float32)
-            corners = [(y0, x0) for y0 in range(0, h, TILE) for x0 in range(0, w, TILE)]
-            for done, (y0, x0) in enumerate(corners, 1):
-                a0, a1, b0, b1 = max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach)
-                crop = lambda u: Unit(u.index, u.scene, u.first, u.n, u.y[a0:a1, b0:b1],  # noqa: E731
-                                      u.mean[a0:a1, b0:b1], {k: f[a0:a1, b0:b1] for k, f in u.flows.items()})
-                x = self.fit(crop(unit), [crop(u) for u in neighbours], masks[:, a0:a1, b0:b1], B)
-                y1, x1 = min(h, y0 + TILE), min(w, x0 + TILE)
-                out[:, y0:y1, x0:x1] = x[:, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
-                if progress is not None:
-                    progress(done / len(corners))
-        return out[:, shift:h - shift, shift:w - shift] if shift else out
+            tiles = [(0, h, 0, w, 0, h, 0, w)]
+        else:  # (region with its halo, the tile inside it), tiles wholly in the margin left out
+            tiles = [(max(0, y0 - reach), min(h, y0 + TILE + reach), max(0, x0 - reach), min(w, x0 + TILE + reach),
+                      y0, min(h, y0 + TILE), x0, min(w, x0 + TILE))
+                     for y0 in range(0, h, TILE) for x0 in range(0, w, TILE)
+                     if y0 < shift + H and y0 + TILE > shift and x0 < shift + W and x0 + TILE > shift]
+        out = np.empty((unit.n, H, W), np.float32 if output is None else output.dtype)
+        for done, (a0, a1, b0, b1, y0, y1, x0, x1) in enumerate(tiles, 1):
+            crop = lambda u: region(u, a0, a1, b0, b1, shift, inside)  # noqa: E731
+            x = self.fit(crop(unit), [crop(u) for u in neighbours],
+                         masks.crop(a0 - shift, a1 - shift, b0 - shift, b1 - shift), B)
+            r0, r1, c0, c1 = max(y0, shift), min(y1, shift + H), max(x0, shift), min(x1, shift + W)
+            x = x[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+            out[:, r0 - shift:r1 - shift, c0 - shift:c1 - shift] = x if output is None else output.convert(x)
+            del x
+            release()
+            if progress is not None:
+                progress(done / len(tiles))
+        return out
 
     def fit(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int) -> np.ndarray:
         """`reconstruct` on one region (the whole frame, or a tile with its halo)."""
@@ -279,26 +323,26 @@ class MovieDecoder:
         after = [u for u in neighbours if u.index > unit.index]
         prev = max(before, key=lambda u: u.index) if before else None
         nxt = min(after, key=lambda u: u.index) if after else None
-        traj = self.trajectory(unit, prev, nxt)
+        # displacement of frame k of member j, relative to this unit's centre image, in float16:
+        # the window's displacements are the fit's largest term (steps of 0.03 px at 32-64 px)
+        half = lambda d: None if d is None else d.astype(np.float16)  # noqa: E731
+        traj = [half(e) for e in self.trajectory(unit, prev, nxt)]
         members = [unit] + neighbours
-        # displacement of frame k of member j, relative to this unit's centre image
-        disp = {}
+        disp = {}  # member index -> (n, h, w, 2) float16
         for j in members:
             tj = traj if j is unit else self.trajectory(j, *self._sides(j, members))
             to_me = None if j is unit else j.flows[unit.index]
+            disp[j.index] = d = np.zeros((j.n, h, w, 2), np.float16)
             for k in range(j.n):
                 e = tj[k]
-                if to_me is None:
-                    disp[j.index, k] = e
-                elif e is None:
-                    disp[j.index, k] = to_me
-                else:
-                    disp[j.index, k] = motion.compose(e, to_me, base)
+                moved = e if to_me is None else to_me if e is None else motion.compose(e, to_me, base)
+                if moved is not None:
+                    d[k] = moved
         weights = self.agreement(unit, neighbours, base)
         z = self.fuse(unit, neighbours, weights)
         z0 = z
         eff = {j.index: effective_masks(masks, j.n) for j in members}
-        s2 = {j.index: np.maximum((eff[j.index] ** 2).sum(0), 1e-6) for j in members}
+        s2 = {j.index: np.maximum(np.square(eff[j.index], dtype=np.float32).sum(0), 1e-6) for j in members}
         z_fit, _ = self.solve(z, members, disp, eff, s2, weights, base, self.steps(B, len(members)))
         z = z_fit.copy()
         measured = s2[unit.index] > 1e-6
@@ -374,7 +418,7 @@ class MovieDecoder:
         Y against "before-side content in frames < e, after-side content from e", summed
         over a patch. Edits `frames` in place.
         """
-        total = eff.sum(0)  # S: the same for every part, padded or not
+        total = eff.sum(0, dtype=np.float32)  # S: the same for every part, padded or not
         before = motion.warp(restore(prev, total), unit.flows[prev.index], base)
         after = motion.warp(restore(nxt, total), unit.flows[nxt.index], base)
         # only where both neighbours saw this patch: beyond their frames' edges (a canvas's
@@ -389,7 +433,7 @@ class MovieDecoder:
         changed = np.where(both_saw, np.clip((score - EVENT_Z) / EVENT_Z, 0.0, 1.0), 0.0).astype(np.float32)
         if not changed.any():
             return
-        upto = np.concatenate([np.zeros_like(eff[:1]), np.cumsum(eff, 0)])  # mask weight of frames < e
+        upto = np.concatenate([np.zeros(eff[:1].shape, np.float32), np.cumsum(eff, 0, dtype=np.float32)])  # frames < e
         total = upto[-1]
         cost = np.stack([box((unit.y - before * upto[e] - after * (total - upto[e])) ** 2, CHANGE_PATCH)
                          for e in range(unit.n + 1)])
@@ -442,10 +486,14 @@ class MovieDecoder:
         import torch.nn.functional as F
 
         h, w = z.shape
-        scale = np.array([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], np.float32)
+        scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float32)
+        grid0 = torch.from_numpy(base)
+
         def sample_points(j):
-            """Where each frame of member j samples z, in grid_sample's [-1, 1] units."""
-            points = np.stack([base if disp[j.index, k] is None else base + disp[j.index, k] for k in range(j.n)])
+            """Where each frame of member j samples z, in grid_sample's [-1, 1] units (float32;
+            torch widens the float16 displacements ~10x faster than numpy)."""
+            points = torch.from_numpy(disp[j.index]).float()
+            points += grid0
             points *= scale
             points -= 1.0
             return points
@@ -453,16 +501,16 @@ class MovieDecoder:
         # held for every member when small (a third of the fit's time went to building them),
         # built at each step otherwise (a 30-frame part's on a 900 px tile is ~190 MB)
         held = sum(j.n for j in members) * h * w * 8 <= HELD_POINTS_BYTES
-        points = {j.index: torch.from_numpy(sample_points(j)) for j in members} if held else {}
+        points = {j.index: sample_points(j) for j in members} if held else {}
 
         parts, den = [], np.zeros_like(z)
         for j in members:
             # a measurement pixel counts only where every frame it sums is inside z's canvas:
             # elsewhere part of it comes from content z does not hold (a tile's surroundings)
-            where = points[j.index].numpy() if held else sample_points(j)
-            inside = ((np.abs(where) <= 1.0 + 1e-6).all(-1) | (eff[j.index] == 0)).all(0)
+            where = points[j.index] if held else sample_points(j)
+            inside = ((where.abs() <= 1.0 + 1e-6).all(-1) | torch.from_numpy(eff[j.index] == 0)).all(0).numpy()
             per_pixel = np.where((s2[j.index] > 1e-3) & inside, weights[j.index] / s2[j.index], 0.0)
-            parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index], np.float32)),
+            parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index])),  # uint8: promoted per step
                           torch.from_numpy(np.ascontiguousarray(j.y, np.float32)),
                           torch.from_numpy(per_pixel.astype(np.float32))))
             den += weights[j.index] * j.n
@@ -474,7 +522,7 @@ class MovieDecoder:
             x = x.detach().requires_grad_(True)
             total = 0.0
             for j, mask, y, per_pixel in parts:
-                grid = points[j.index] if held else torch.from_numpy(sample_points(j))
+                grid = points[j.index] if held else sample_points(j)
                 # one image sampled at all frames' points (a batch of copies costs more backward)
                 frames = F.grid_sample(x, grid.reshape(1, j.n * grid.shape[1], w, 2), mode="bilinear",
                                        padding_mode="border", align_corners=True).reshape(j.n, h, w)
@@ -527,14 +575,16 @@ def _share(progress, unit: Unit, lo: float, hi: float):
 class MovieWindow:
     """Streams parts through the decoder, holding at most 2K+1 of them."""
 
-    def __init__(self, decoder: MovieDecoder, B: int, seed: int, height: int, width: int):
-        self.decoder, self.B, self.seed = decoder, B, seed
-        self.masks = _masks.make_masks(seed, B, 0, 0, height, width)
+    def __init__(self, decoder: MovieDecoder, B: int, seed: int, height: int, width: int, output=None):
+        self.decoder, self.B, self.seed, self.output = decoder, B, seed, output
+        self.masks = MaskPlane(seed, B, height, width)
         self.held: deque[Unit] = deque()
         self.peak_held = 0
 
-    def frames(self, units, progress=None):
-        """Yield (unit, frames) for every unit of the iterable, in order.
+    def frames(self, units, progress=None, wanted=None):
+        """Yield (unit, frames) for every unit of the iterable, in order; frames None for a
+        unit that `wanted(unit)` declines (read only for its neighbours' windows: a range
+        of frames fits only its own parts).
 
         `progress(unit, fraction)`: how much of a unit's work is done, its first pass
         counted as FIRST_PASS_SHARE (most of the CPU time), then its fit tile by tile.
@@ -549,28 +599,31 @@ class MovieWindow:
                     self.decoder.link(other, unit, via)
                     self.decoder.link(unit, other, via)
                     via = via or other
+            release()
             self.held.append(unit)
             pending.append(unit)
             self.peak_held = max(self.peak_held, len(self.held))
             while pending and (pending[0].scene != unit.scene or unit.index - pending[0].index >= K):
                 done = pending.popleft()
-                yield done, self._emit(done, progress)
+                yield done, self._emit(done, progress) if wanted is None or wanted(done) else None
                 self._drop(pending[0] if pending else unit, K if pending else K - 1)
         while pending:
             done = pending.popleft()
-            yield done, self._emit(done, progress)
+            yield done, self._emit(done, progress) if wanted is None or wanted(done) else None
 
     def _emit(self, unit: Unit, progress=None) -> np.ndarray:
         K = self.decoder.window
         nb = [u for u in self.held if u is not unit and u.scene == unit.scene and abs(u.index - unit.index) <= K]
         return self.decoder.reconstruct(unit, nb, self.masks, self.B,
-                                        progress=_share(progress, unit, FIRST_PASS_SHARE, 1.0))
+                                        progress=_share(progress, unit, FIRST_PASS_SHARE, 1.0), output=self.output)
 
     def _drop(self, oldest_pending: Unit, keep_left: int) -> None:
         """Forget parts that no pending or future part's window reaches."""
         while self.held and (self.held[0].scene != oldest_pending.scene
                              or self.held[0].index < oldest_pending.index - keep_left):
-            self.held.popleft()
+            gone = self.held.popleft()
+            for u in self.held:  # and the flows to it: no window reaches it again
+                u.flows.pop(gone.index, None)
 
 
 def units_of(reader, groups: range):
@@ -579,28 +632,33 @@ def units_of(reader, groups: range):
     index, scene = 0, 0
     for g in groups:
         group = reader.read_group(g)
+        units = []
         for p, part in enumerate(group.parts):
             scene += p > 0
-            yield g, Unit(index, scene, g * B + part.first, part.n_frames, np.asarray(part.measurement, np.float64))
+            units.append(Unit(index, scene, g * B + part.first, part.n_frames, np.asarray(part.measurement, np.float32)))
             index += 1
+        group = part = None  # their float64 measurements: not held while the parts are decoded
+        while units:
+            yield g, units.pop(0)
 
 
 def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window: MovieWindow | None = None,
-                 progress=None):
+                 progress=None, output=None):
     """Yield (group index, part first frame, frames) covering frames [start, stop).
 
     `progress(group, fraction)`: work done on a group that is yielded (fractions of its
     parts' work, a group of several parts reporting each part's).
 
-    Only the groups of those frames and K groups on each side are read and decoded (a part
-    needs its K neighbours on each side in its scene, and a group holds at least one part),
-    so a frame range gives the same values as those frames of a full decode.
+    Only the groups of those frames and K groups on each side are read (a part needs its K
+    neighbours on each side in its scene, and a group holds at least one part), so a frame
+    range gives the same values as those frames of a full decode; the neighbours get their
+    first pass and motion, only the asked groups' parts are fitted.
     """
     h = reader.header
     n_groups = len(reader.trailer.offsets)
     g0 = max(0, start // h.B - decoder.window)
     g1 = min(n_groups, (stop - 1) // h.B + 1 + decoder.window)
-    window = window or MovieWindow(decoder, h.B, h.seed, h.height, h.width)
+    window = window or MovieWindow(decoder, h.B, h.seed, h.height, h.width, output)
     group_of = {}
 
     def tagged():
@@ -615,8 +673,10 @@ def decode_movie(reader, decoder: MovieDecoder, start: int, stop: int, *, window
         if g in wanted:
             progress(g, fraction)
 
-    for unit, frames in window.frames(tagged(), progress=told if progress is not None else None):
+    for unit, frames in window.frames(tagged(), progress=told if progress is not None else None,
+                                      wanted=lambda u: group_of[u.index] in wanted):
         if group_of[unit.index] in wanted:
             yield group_of.pop(unit.index), unit, frames
+            del frames  # not held while the next part decodes
         else:
             group_of.pop(unit.index, None)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import masks as _masks
-
 BLUR = 1.0  # px, Gaussian sigma on Y and S: the mask pattern and shot noise, softened
 
 
@@ -24,18 +22,20 @@ class NormalisedMeasurement:
     def __init__(self):
         self._totals: dict = {}
 
-    def total(self, B: int, seed: int, n: int, shape) -> np.ndarray:
-        """Blurred mask count S of a part with n real frames (cached: one per n and shape)."""
-        from .movie import effective_masks
+    def total(self, B: int, seed: int, shape) -> np.ndarray:
+        """Blurred mask count S of a part (cached per shape). A padded part's last frame
+        carries the padded positions' masks, so S is the sum of all B masks for any n;
+        made strip by strip (a 4096 x 4096 frame's 30 masks at once are 500 MB)."""
+        from .measurement import mask_sum
 
-        key = (B, seed, n, tuple(shape))
+        key = (B, seed, tuple(shape))
         if key not in self._totals:
-            self._totals[key] = blur(effective_masks(_masks.make_masks(seed, B, 0, 0, *shape), n).sum(0))
+            self._totals[key] = blur(mask_sum(seed, B, *shape))
         return self._totals[key]
 
     def image(self, y: np.ndarray, B: int, seed: int, n: int) -> np.ndarray:
         """The part's average frame, from its measurement alone."""
-        return blur(y) / np.maximum(self.total(B, seed, n, y.shape), 1e-3)
+        return blur(y) / np.maximum(self.total(B, seed, y.shape), 1e-3)
 
 
 def blur(img: np.ndarray) -> np.ndarray:

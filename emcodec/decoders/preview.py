@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import motion
-from .movie import MovieDecoder, Unit
+from .movie import MovieDecoder, Unit, region
 from .normalised import NormalisedMeasurement
 
 FLOW_SCALE = 2  # motion at 1/FLOW_SCALE resolution: drift and slow deformation are smooth
@@ -46,11 +46,14 @@ class PreviewDecoder(MovieDecoder):
         flow = motion.estimate_flow(*small, float(lo), float(hi), self.preset)
         return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * FLOW_SCALE
 
-    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks: np.ndarray, B: int,
-                    progress=None) -> np.ndarray:
+    def reconstruct(self, unit: Unit, neighbours: list[Unit], masks, B: int,
+                    progress=None, output=None) -> np.ndarray:
         prev = next((u for u in neighbours if u.index == unit.index - 1), None)
         nxt = next((u for u in neighbours if u.index == unit.index + 1), None)
-        traj = self.trajectory(unit, prev, nxt)
+        h, w = unit.mean.shape
+        whole = region(unit, 0, h, 0, w, 0, {u.index for u in (prev, nxt) if u is not None})
+        traj = self.trajectory(whole, prev, nxt)
         base = motion.grid(*unit.mean.shape)
-        return np.stack([self._warp(unit.mean, traj[k], base) for k in range(unit.n)])
+        frames = np.stack([self._warp(unit.mean, traj[k], base) for k in range(unit.n)])
+        return frames if output is None else output.convert(frames)
 
