@@ -43,7 +43,7 @@ def make_movie(path: Path, size: int, n: int, drift=(0.3, 0.5)) -> None:
     margin = int(np.ceil(max(abs(d) for d in drift) * n)) + 4
     scene = simulate_motion_movie(1, size + 2 * margin, size + 2 * margin, seed=2_000_000_002, dose=30.0)[0][0]
     rng = np.random.default_rng(2_000_000_003)
-    with tifffile.TiffWriter(path) as tif:
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
         for t in range(n):
             move = np.float32([[1, 0, margin + drift[1] * t], [0, 1, margin + drift[0] * t]])
             clean = cv2.warpAffine(scene, move, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
