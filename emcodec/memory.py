@@ -72,28 +72,32 @@ def available() -> int | None:
 
 BASE = 300 << 20  # the interpreter with numpy, OpenCV and torch loaded
 TILE_REGION = (512 + 2 * 96) ** 2  # px of a movie-decoder tile with its halo (motion up to 64 px)
+HELD_POINTS_BYTES = 256 << 20  # the movie decoder's fit keeps its sample points up to this size
 
 
 def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int, itemsize: int = 4) -> int:
-    """Estimated peak bytes of decoding one group (or, for the movie decoder, its window).
+    """Estimated peak resident bytes of decoding one group (or, for the movie decoder, its
+    window), the interpreter with its libraries (BASE) included.
 
     Per-group methods: the measurement and its float64 copies (4 H W x 8 bytes) and 8 float64
-    copies of the B frames (decoded frames, blending weights, clipping, the output's dtype):
-    396 MiB for 768 x 768 x 10, where GAP-TV measured 347 MiB above the interpreter's own.
+    copies of the B frames (decoded frames, blending weights, clipping, the output's dtype).
     The movie decoder (emcodec/decoders/movie.py) holds the output group's frames in the
     writer's dtype (`itemsize` bytes), 2K + 1 parts (measurement and first pass, float32),
     the K(3K + 1) flows between them (half resolution, float16: 1 byte per pixel each) and
-    the mask count; its fit works on one tile at a time (per frame of the window: a float16
-    displacement and a uint8 mask; per frame of one part: sample points, sampled frames and
-    their gradient).
+    the mask count; its fit works on one tile at a time: per frame of the window a float16
+    displacement and a uint8 mask, and its sample points when they fit in
+    HELD_POINTS_BYTES; per frame of one part, sample points, sampled frames and gradient.
+    At 768 x 768 x 10 (uint16) this gives 678 MiB (GAP-TV) and 767 MiB (movie), where whole
+    decodes peaked at 622 and 744 MiB (b225130).
     """
     pixels = height * width
     if not movie:
-        return 4 * pixels * 8 + 8 * B * pixels * 8
+        return BASE + 4 * pixels * 8 + 8 * B * pixels * 8
     parts, flows = 2 * window + 1, window * (3 * window + 1)
     region = min((height + 128) * (width + 128), TILE_REGION)
+    points = parts * B * region * 8
     return (BASE + B * pixels * itemsize + parts * pixels * 8 + flows * pixels + 2 * pixels * 4
-            + parts * B * region * 5 + B * region * 24)
+            + parts * B * region * 5 + (points if points <= HELD_POINTS_BYTES else 0) + B * region * 24)
 
 
 def release() -> None:

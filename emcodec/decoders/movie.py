@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import masks as _masks
 from .. import motion
-from ..memory import release
+from ..memory import HELD_POINTS_BYTES, release  # the fit keeps its sample points up to that size
 from .normalised import NormalisedMeasurement
 
 DEFAULT_WINDOW = 2
@@ -64,7 +64,6 @@ CHAIN_PX = 1.0
 # 1.68: neighbouring parts get different weights) and a sawtooth of 0.60 dB on drift at
 # B = 10; so it stays off until the choice is shared across a window
 CHOOSE_TV = False
-HELD_POINTS_BYTES = 256 << 20  # the fit keeps its members' sample points up to this size
 TV_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
 
 
