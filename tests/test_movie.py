@@ -180,6 +180,19 @@ def test_the_fit_converges_where_the_motion_bends():
     assert np.abs(start - truth)[inner].mean() > 0.2
 
 
+def test_the_fit_is_the_same_with_its_sample_points_held_or_rebuilt(monkeypatch):
+    """Large tiles rebuild the sample points at each step, into one reused buffer: the same
+    image as holding them."""
+    import emcodec.decoders.movie as movie
+
+    truth, fit = _coded_parts(n=6)
+    start = cv2.GaussianBlur(truth, (0, 0), 3.0)
+    held, _ = MovieDecoder.solve(start, *fit, steps=5)
+    monkeypatch.setattr(movie, "HELD_POINTS_BYTES", 0)
+    rebuilt, _ = MovieDecoder.solve(start, *fit, steps=5)
+    np.testing.assert_array_equal(held, rebuilt)
+
+
 def _choose_tv_on(truth_blur, dose, seed=5):
     """The TV weight choose_tv picks for part 2 of noisy coded parts of a scene (the image
     and the displacements are part 0's: any reference grid serves the held-out check)."""
