@@ -488,7 +488,6 @@ class MovieDecoder:
         scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float32)
         grid0 = torch.from_numpy(base)
 
-
         def sample_points(j, into=None):
             """Where each frame of member j samples z, in grid_sample's [-1, 1] units (float32;
             torch widens the float16 displacements ~10x faster than numpy)."""
