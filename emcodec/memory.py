@@ -72,7 +72,10 @@ def available() -> int | None:
 
 BASE = 300 << 20  # the interpreter with numpy, OpenCV and torch loaded
 TILE_REGION = (512 + 2 * 96) ** 2  # px of a movie-decoder tile with its halo (motion up to 64 px)
-HELD_POINTS_BYTES = 256 << 20  # the movie decoder's fit keeps its sample points up to this size
+# the movie decoder's fit keeps its sample points up to this size (a 704 px tile's window at
+# B = 30 is 595 MB): rebuilding them at each step cost a quarter of its CPU time
+HELD_POINTS_BYTES = 768 << 20
+FIT_CHUNK_BYTES = 8 << 20  # the fit samples a part's frames in chunks of about this size
 
 
 def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int, itemsize: int = 4) -> int:
@@ -86,9 +89,10 @@ def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int, it
     the K(3K + 1) flows between them (half resolution, float16: 1 byte per pixel each) and
     the mask count; its fit works on one tile at a time: per frame of the window a float16
     displacement and a uint8 mask, and its sample points when they fit in
-    HELD_POINTS_BYTES; per frame of one part, sample points, sampled frames and gradient.
-    At 768 x 768 x 10 (uint16) this gives 678 MiB (GAP-TV) and 767 MiB (movie), where whole
-    decodes peaked at 622 and 744 MiB (b225130).
+    HELD_POINTS_BYTES; per chunk of frames (FIT_CHUNK_BYTES), sample points, sampled frames
+    and gradient.
+    At 768 x 768 x 10 (uint16) this gives 678 MiB (GAP-TV) and 677 MiB (movie), where whole
+    decodes peaked at 622 (b225130) and 643 MiB (the fit in chunks).
     """
     pixels = height * width
     if not movie:
@@ -97,7 +101,8 @@ def decode_peak(height: int, width: int, B: int, *, movie: bool, window: int, it
     region = min((height + 128) * (width + 128), TILE_REGION)
     points = parts * B * region * 8
     return (BASE + B * pixels * itemsize + parts * pixels * 8 + flows * pixels + 2 * pixels * 4
-            + parts * B * region * 5 + (points if points <= HELD_POINTS_BYTES else 0) + B * region * 24)
+            + parts * B * region * 5 + (points if points <= HELD_POINTS_BYTES else 0)
+            + min(B * region, max(region, FIT_CHUNK_BYTES // 8)) * 24)
 
 
 def release() -> None:

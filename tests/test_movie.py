@@ -193,6 +193,38 @@ def test_the_fit_is_the_same_with_its_sample_points_held_or_rebuilt(monkeypatch)
     np.testing.assert_array_equal(held, rebuilt)
 
 
+def test_the_fit_is_the_same_whatever_its_chunks(monkeypatch):
+    """The fit samples a part's frames chunk by chunk (so no step maps a part-sized array):
+    one frame at a time gives the image of the whole part at once, and its first step is the
+    gradient torch's autograd finds for the misfit."""
+    import torch
+    import torch.nn.functional as F
+
+    import emcodec.decoders.movie as movie
+
+    truth, fit = _coded_parts(n=6, speed=0.0, bend=0.0)  # no motion: every point is inside
+    members, disp, eff, s2, weights, base = fit
+    start = cv2.GaussianBlur(truth, (0, 0), 3.0)
+    whole, _ = MovieDecoder.solve(start, *fit, steps=5)
+    monkeypatch.setattr(movie, "FIT_CHUNK_BYTES", 1)
+    one_by_one, _ = MovieDecoder.solve(start, *fit, steps=5)
+    np.testing.assert_allclose(one_by_one, whole, rtol=1e-5, atol=1e-5)
+
+    first, _ = MovieDecoder.solve(start, *fit, steps=1)  # start + step
+    x = torch.from_numpy(start.astype(np.float32))[None, None].requires_grad_(True)
+    h, w = start.shape
+    scale = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)])
+    misfit = 0.0
+    for j in members:
+        grid = (torch.from_numpy(disp[j.index]) + torch.from_numpy(base)) * scale - 1
+        frames = F.grid_sample(x, grid.reshape(1, -1, w, 2), align_corners=True, padding_mode="border")
+        r = torch.from_numpy(j.y.astype(np.float32)) - (torch.from_numpy(eff[j.index]) * frames.reshape(j.n, h, w)).sum(0)
+        misfit = misfit + 0.5 * (r * r / torch.from_numpy(s2[j.index])).sum()
+    misfit.backward()
+    den = sum(j.n for j in members)
+    np.testing.assert_allclose(first - start, -x.grad[0, 0].numpy() / den, rtol=1e-4, atol=1e-5)
+
+
 def _choose_tv_on(truth_blur, dose, seed=5):
     """The TV weight choose_tv picks for part 2 of noisy coded parts of a scene (the image
     and the displacements are part 0's: any reference grid serves the held-out check)."""

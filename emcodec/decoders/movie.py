@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import masks as _masks
 from .. import motion
-from ..memory import HELD_POINTS_BYTES, release  # the fit keeps its sample points up to that size
+from ..memory import FIT_CHUNK_BYTES, HELD_POINTS_BYTES, release  # the fit's budgets, memory.py
 from .normalised import NormalisedMeasurement
 
 DEFAULT_WINDOW = 2
@@ -487,33 +487,43 @@ class MovieDecoder:
         h, w = z.shape
         scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float32)
         grid0 = torch.from_numpy(base)
+        # frames sampled per chunk of this many bytes: a whole part's sampled frames, their
+        # products and gradients (~60-120 MB each on a 900 px tile at B = 30) were mapped and
+        # zeroed anew at every step (glibc maps anything over 32 MB), half the CPU time
+        chunk = max(1, FIT_CHUNK_BYTES // (h * w * 8))
 
-        def sample_points(j, into=None):
-            """Where each frame of member j samples z, in grid_sample's [-1, 1] units (float32;
+        def sample_points(j, k0, k1, into=None):
+            """Where frames k0:k1 of member j sample z, in grid_sample's [-1, 1] units (float32;
             torch widens the float16 displacements ~10x faster than numpy)."""
-            source = torch.from_numpy(disp[j.index])
-            points = source.to(torch.float32, copy=True) if into is None else into[:j.n].copy_(source)
+            source = torch.from_numpy(disp[j.index][k0:k1])
+            points = source.to(torch.float32, copy=True) if into is None else into[:k1 - k0].copy_(source)
             points += grid0
             points *= scale
             points -= 1.0
             return points
 
         # held for every member when small (a third of the fit's time went to building them),
-        # built at each step otherwise (a 30-frame part's on a 900 px tile is ~190 MB)
+        # built chunk by chunk at each step otherwise (a 30-frame part's on a 900 px tile is ~190 MB)
         held = sum(j.n for j in members) * h * w * 8 <= HELD_POINTS_BYTES
-        points = {j.index: sample_points(j) for j in members} if held else {}
-        # otherwise one buffer for the points built at each step: a fresh ~100 MB array per member
-        # and step was mapped and zeroed anew (4096 x 4096, B = 30: system time ~ user time)
-        reused = None if held else torch.empty((max(j.n for j in members), h, w, 2))
+        points = {j.index: sample_points(j, 0, j.n) for j in members} if held else {}
+        reused = None if held else torch.empty((chunk, h, w, 2))
+
+        def chunks(j):
+            for k0 in range(0, j.n, chunk):
+                k1 = min(j.n, k0 + chunk)
+                grid = points[j.index][k0:k1] if held else sample_points(j, k0, k1, reused)
+                yield k0, k1, grid.reshape(1, (k1 - k0) * h, w, 2)
 
         parts, den = [], np.zeros_like(z)
         for j in members:
             # a measurement pixel counts only where every frame it sums is inside z's canvas:
             # elsewhere part of it comes from content z does not hold (a tile's surroundings)
-            where = points[j.index] if held else sample_points(j)
-            inside = ((where.abs() <= 1.0 + 1e-6).all(-1) | torch.from_numpy(eff[j.index] == 0)).all(0).numpy()
+            inside = np.ones((h, w), bool)
+            for k0, k1, grid in chunks(j):
+                within = (grid.reshape(k1 - k0, h, w, 2).abs() <= 1.0 + 1e-6).all(-1)
+                inside &= (within | torch.from_numpy(eff[j.index][k0:k1] == 0)).all(0).numpy()
             per_pixel = np.where((s2[j.index] > 1e-3) & inside, weights[j.index] / s2[j.index], 0.0)
-            parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index])),  # uint8: promoted per step
+            parts.append((j, torch.from_numpy(np.ascontiguousarray(eff[j.index])),  # uint8: promoted per chunk
                           torch.from_numpy(np.ascontiguousarray(j.y, np.float32)),
                           torch.from_numpy(per_pixel.astype(np.float32))))
             den += weights[j.index] * j.n
@@ -522,18 +532,23 @@ class MovieDecoder:
         den = torch.from_numpy(np.maximum(den, max(j.n for j in members)).astype(np.float32))
 
         def misfit_and_step(x):
-            x = x.detach().requires_grad_(True)
-            total = 0.0
+            """Misfit and the preconditioned step -A^T P (A x - y) / den; the exact gradient of
+            grid_sample (its backward), chunk by chunk: two passes over each part's frames,
+            the first for its residual, the second for the gradient along it."""
+            total, grad = 0.0, torch.zeros_like(x)
             for j, mask, y, per_pixel in parts:
-                grid = points[j.index] if held else sample_points(j, reused)
-                # one image sampled at all frames' points (a batch of copies costs more backward)
-                frames = F.grid_sample(x, grid.reshape(1, j.n * grid.shape[1], w, 2), mode="bilinear",
-                                       padding_mode="border", align_corners=True).reshape(j.n, h, w)
-                r = y - (mask * frames).sum(0)
-                misfit = 0.5 * (per_pixel * r * r).sum()
-                misfit.backward()
-                total += float(misfit.detach())
-            return total, -(x.grad / den).detach()
+                pred = torch.zeros((h, w))
+                for k0, k1, grid in chunks(j):
+                    frames = F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                                           align_corners=True).reshape(k1 - k0, h, w)
+                    pred += (mask[k0:k1] * frames).sum(0)
+                r = per_pixel * (y - pred)
+                total += 0.5 * float((r * (y - pred)).sum())
+                for k0, k1, grid in chunks(j):
+                    upstream = (mask[k0:k1] * r).reshape(1, 1, (k1 - k0) * h, w)
+                    grad += torch.ops.aten.grid_sampler_2d_backward(
+                        upstream, x, grid, 0, 1, True, [True, False])[0]  # bilinear, border
+            return total, grad / den
 
         x = torch.from_numpy(np.ascontiguousarray(z, np.float32))[None, None].clone()
         x_prev, t_prev, last, history = x, 1.0, np.inf, []
